@@ -1,0 +1,41 @@
+# dgwidgets: `make lab` (JupyterLab on the notebooks), `make demo` (the same job in a terminal),
+# `make test` (set up and run every test). Each target creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Reinstall whenever the package metadata changes.
+STAMP := $(VENV)/.dgwidgets-installed
+
+.PHONY: lab demo test lint bench clean help
+
+help:
+	@echo "make lab   - install and open JupyterLab on notebooks/ (local engine, no API key needed)"
+	@echo "make demo  - install and stream the credit-card sample in this terminal"
+	@echo "make test  - install and run the whole test suite"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "dgwidgets needs Python >= 3.10")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	DGWIDGETS_BACKEND=local $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks
+
+demo: $(STAMP)
+	$(BIN)/dgwidgets replay doc:credit-card --strategy speech_final
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check dgwidgets tests benchmarks scripts
+
+bench: $(STAMP)
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

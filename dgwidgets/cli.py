@@ -1,0 +1,207 @@
+"""The `dgwidgets` command line (also `python -m dgwidgets`).
+
+Subcommands share conventions: results go to stdout (the doc table or JSONL), diagnostics to
+stderr as ``dgwidgets: error: …``; exit status 0 on success, 1 when the work failed (a bad file,
+a lost connection), 2 for a usage error, 130 when interrupted.
+
+    dgwidgets replay doc:credit-card --speed 0
+    dgwidgets replay session.jsonl --format jsonl
+    dgwidgets examples
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from . import __version__
+from .examples import EXAMPLES, UnknownExampleError, example
+from .protocol import OptionsError
+from .replay import replay
+from .session import Received, SessionFileError, SessionLog, TableFormatter
+from .utterances import STRATEGIES, Strategy, UnknownStrategyError, Utterance, make_strategy
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: Errors whose message is already written for a person: print it, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    SessionFileError,
+    UnknownExampleError,
+    UnknownStrategyError,
+    OptionsError,
+)
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit status 2)."""
+
+
+def format_utterance(utterance: Utterance) -> str:
+    """How the command line shows a strategy's decision, e.g. ``=> [speech_final @ 5.500] two two``."""
+    flag = " provisional" if utterance.provisional else ""
+    return f"=> [{utterance.trigger} @ {utterance.decided_at:.3f}{flag}] {utterance.text}"
+
+
+class LivePrinter:
+    """Prints entries as they arrive, as the doc table or as JSONL, plus a strategy's utterances."""
+
+    def __init__(self, out: TextIO, *, fmt: str, strategy: Strategy | None, channels: int = 1) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.strategy = strategy
+        self.table = TableFormatter(show_channel=channels > 1)
+
+    def header(self, log: SessionLog) -> None:
+        if self.fmt == "jsonl":
+            self._write(json.dumps(log.header(), ensure_ascii=False))
+
+    def __call__(self, entry: Received) -> None:
+        if self.fmt == "jsonl":
+            self._write(json.dumps(entry.to_dict(), ensure_ascii=False))
+        else:
+            line = self.table.format(entry)
+            if line is not None:
+                self._write(line)
+        if self.strategy is not None:
+            for utterance in self.strategy.feed(entry):
+                self._utterance(utterance)
+
+    def finish(self, at: float | None) -> None:
+        if self.strategy is not None:
+            for utterance in self.strategy.finish(at):
+                self._utterance(utterance)
+
+    def _utterance(self, utterance: Utterance) -> None:
+        # In JSONL mode utterances go to stderr so stdout stays a loadable session file.
+        if self.fmt == "jsonl":
+            print(format_utterance(utterance), file=sys.stderr, flush=True)
+        else:
+            self._write(format_utterance(utterance))
+
+    def _write(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def _load_source(source: str) -> SessionLog:
+    if source.startswith("doc:"):
+        return example(source)
+    if source in EXAMPLES:
+        raise UsageError(f"{source!r} looks like a documentation example: write doc:{source}")
+    return SessionLog.load(source)
+
+
+def _strategy(args: argparse.Namespace) -> Strategy | None:
+    if not args.strategy:
+        return None
+    params = {}
+    for item in args.strategy_param or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--strategy-param wants NAME=SECONDS, got {item!r}")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise UsageError(f"--strategy-param {key}: {value!r} is not a number of seconds") from None
+    try:
+        return make_strategy(args.strategy, **params)
+    except TypeError as err:
+        raise UsageError(f"--strategy-param: {err}") from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if args.speed < 0:
+        raise UsageError("--speed must be >= 0 (0 replays at once)")
+    log = _load_source(args.source)
+    if log.recovered_from_truncation:
+        print("dgwidgets: note: the file's last line was cut off mid-write and was skipped", file=sys.stderr)
+    printer = LivePrinter(sys.stdout, fmt=args.format, strategy=_strategy(args), channels=log.channels)
+    printer.header(log)
+    asyncio.run(replay(log, printer, speed=args.speed))
+    printer.finish(log.entries[-1].at if log.entries else None)
+    return EXIT_OK
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    for name, info in EXAMPLES.items():
+        print(f"doc:{name:<20} {info.title}\n{'':24} {info.teaches}")
+    return EXIT_OK
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    for name, (_, description) in STRATEGIES.items():
+        print(f"{name:<32} {description}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dgwidgets",
+        description="Learn live speech-to-text timing: interim results, endpointing, UtteranceEnd, SpeechStarted.",
+    )
+    parser.add_argument("--version", action="version", version=f"dgwidgets {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    rp = sub.add_parser(
+        "replay",
+        help="replay a documentation example or a saved session",
+        description="Replay doc:NAME (see `dgwidgets examples`) or a saved FILE.jsonl as if it arrived live.",
+    )
+    rp.add_argument("source", metavar="SOURCE", help="doc:NAME or a session FILE.jsonl")
+    rp.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
+    rp.add_argument(
+        "--speed", type=float, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = all at once"
+    )
+    _add_strategy_args(rp)
+    rp.set_defaults(func=cmd_replay)
+
+    ex = sub.add_parser("examples", help="list the documentation examples")
+    ex.set_defaults(func=cmd_examples)
+    st = sub.add_parser("strategies", help="list the client-side end-of-speech strategies")
+    st.set_defaults(func=cmd_strategies)
+    return parser
+
+
+def _add_strategy_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        help="also print the utterances this end-of-speech strategy detects",
+    )
+    parser.add_argument(
+        "--strategy-param",
+        action="append",
+        metavar="NAME=SECONDS",
+        help="a strategy parameter, e.g. seconds=1.5 for silence_interval (repeatable)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except UsageError as err:
+        parser.exit(EXIT_USAGE, f"dgwidgets: error: {err}\n")
+    except USER_ERRORS as err:
+        print(f"dgwidgets: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("dgwidgets: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `dgwidgets replay … | head`
+        return EXIT_OK
+    return EXIT_OK  # pragma: no cover - parser.exit raises
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
