@@ -220,6 +220,10 @@ class PocketsphinxRecognizer:
         # cannot pronounce) while the rest of the phrase keeps its n-grams.
         lines = [" ".join(w for w in p if w in entries) for p in phrases]
         lines += [w for w in BASE_VOCABULARY if w in entries]
+        # Numbers are spoken as digit runs ("two two two two", "five five five two three eight"):
+        # every digit pair once, so a digit may follow any digit without favouring an order.
+        digits = [d for d in DIGIT_WORDS if d in entries]
+        lines += [f"{a} {b}" for a in digits for b in digits]
         lm = ArpaBoLM(text="\n".join(line for line in lines if line), add_start=True)
         lm.compute()
         arpa = StringIO()

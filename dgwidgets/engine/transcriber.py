@@ -1,0 +1,487 @@
+"""The streaming transcriber: 16 kHz audio in, live-protocol messages out.
+
+A pure state machine driven by audio time (no sockets, threads or clocks): the same audio and
+options give the same messages whatever the chunk sizes. Every decision is taken on the VAD's
+32 ms frame grid, and the recognizer is fed exactly up to the frame being decided.
+
+Per channel it keeps one *segment*: the audio since the last final. Each VAD frame:
+
+1. SpeechStarted (vad_events) when the VAD enters speech, re-armed after `SPEECH_STARTED_REARM`
+   seconds of non-speech, so a short dip inside a word does not fire it again.
+2. Endpointing: once the segment has had speech and the VAD has seen `endpointing` ms of
+   non-speech since, the segment becomes a final with ``speech_final: true`` at once (held by
+   smart_format while a number looks unfinished, up to `SMART_FORMAT_HOLD`, unless no_delay).
+3. Every `INTERIM_INTERVAL` of audio: an interim (interim_results) for the whole segment so far,
+   empty ones during silence too; then, if the segment is longer than `MAX_SEGMENT`, a final
+   with ``speech_final: false`` cut at a word boundary at least `CUT_MARGIN` behind the newest
+   audio (the words at the tip are the least stable). The audio after the cut is fed again to a
+   fresh utterance, so no word is lost or doubled.
+
+Finalize flushes the segment as a final with ``from_finalize: true``; close flushes it as a
+plain final. UtteranceEnd is computed from the emitted word timings (see `utterance_end`).
+
+Background speech: a VAD stays "in speech" under a crowd, and the recognizer transcribes the
+crowd in the pauses. Like the confidence cut on background speakers the docs recommend, a word
+must stand `BACKGROUND_MARGIN_DB` above the stream's background level (`NoiseFloor`) to count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..protocol import (
+    Alternative,
+    LiveOptions,
+    Message,
+    Results,
+    ResultsMetadata,
+    SpeechStarted,
+    Word,
+)
+from .formatting import format_words, incomplete_number_tail, transcript_of
+from .recognizer import PocketsphinxRecognizer, RecognizedWord, StreamingRecognizer
+from .utterance_end import UtteranceEndDetector
+from .vad import SileroVad, VadFrame
+
+__all__ = [
+    "StreamTranscriber",
+    "ChannelTranscriber",
+    "MODEL_INFO",
+    "MODEL_UUID",
+    "SAMPLE_RATE",
+    "INTERIM_INTERVAL",
+    "MAX_SEGMENT",
+    "CUT_MARGIN",
+    "SMART_FORMAT_HOLD",
+    "SPEECH_STARTED_REARM",
+    "BACKGROUND_MARGIN_DB",
+    "NoiseFloor",
+    "keyterms_of",
+]
+
+#: The engine works at 16 kHz, the acoustic model's rate; the server resamples everything else.
+SAMPLE_RATE = 16_000
+#: Deepgram sends interim results about once per second of audio.
+INTERIM_INTERVAL = 1.0
+#: Continuous speech is finalized in pieces: the docs show finals after ~3-4 s without a pause.
+MAX_SEGMENT = 4.0
+#: A forced final ends at a word boundary at least this far behind the newest audio (the docs:
+#: interims up to 4.30 s, final cut at 3.26 s).
+CUT_MARGIN = 0.8
+#: If no word boundary allows a cut, a segment is cut anyway at this length (bounded memory).
+HARD_MAX_SEGMENT = 3 * MAX_SEGMENT
+#: smart_format may hold an endpoint this long while a number looks incomplete (docs: up to 3 s).
+SMART_FORMAT_HOLD = 3.0
+#: Non-speech needed before another SpeechStarted can fire.
+SPEECH_STARTED_REARM = 0.3
+#: A word must be this much louder (RMS, dB) than the background level to count as foreground.
+BACKGROUND_MARGIN_DB = 5.0
+#: The background level is this percentile of the 32 ms frame levels heard so far: pauses and
+#: the dips between syllables, i.e. what is there when the speaker is not.
+NOISE_FLOOR_PERCENTILE = 20
+
+MODEL_NAME = "dgwidgets-local"
+MODEL_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "dgwidgets-local/pocketsphinx-en-us+silero"))
+MODEL_INFO = {"name": MODEL_NAME, "version": "0.1.0", "arch": "pocketsphinx-en-us+silero-vad"}
+
+RecognizerFactory = Callable[[Sequence[str]], StreamingRecognizer]
+VadFactory = Callable[[], SileroVad]
+
+
+def keyterms_of(options: LiveOptions) -> list[str]:
+    """The phrases that bias recognition: keyterm, plus keywords without their ':boost' suffix."""
+    phrases = list(options.keyterm)
+    for keyword in options.keywords:
+        word, _, boost = keyword.rpartition(":")
+        phrases.append(word if word and _is_number(boost) else keyword)
+    return phrases
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def default_recognizer(keyterms: Sequence[str]) -> StreamingRecognizer:
+    return PocketsphinxRecognizer(keyterms=keyterms)
+
+
+def _level_db(audio: np.ndarray) -> float:
+    if audio.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+    return 20.0 * np.log10(max(rms, 1e-3) / 32768.0)
+
+
+class NoiseFloor:
+    """A running low percentile of frame levels, in 1 dB bins (constant memory, deterministic).
+
+    >>> floor = NoiseFloor()
+    >>> for level in [-60] * 3 + [-20] * 7:
+    ...     floor.add(level)
+    >>> floor.level()
+    -60.0
+    """
+
+    LOW_DB = -120
+
+    def __init__(self, percentile: float = NOISE_FLOOR_PERCENTILE) -> None:
+        self.percentile = percentile
+        self._counts = np.zeros(-self.LOW_DB + 1, dtype=np.int64)
+        self._total = 0
+
+    def add(self, level_db: float) -> None:
+        index = int(round(min(max(level_db, self.LOW_DB), 0.0))) - self.LOW_DB
+        self._counts[index] += 1
+        self._total += 1
+
+    def level(self) -> float:
+        """The background level in dBFS (-120 before any audio)."""
+        if not self._total:
+            return float(self.LOW_DB)
+        rank = self._total * self.percentile / 100.0
+        index = int(np.searchsorted(np.cumsum(self._counts), max(rank, 1)))
+        return float(index + self.LOW_DB)
+
+
+@dataclass
+class _Segment:
+    start: int  # sample index of the segment start (stream position)
+    chunks: list[np.ndarray] = field(default_factory=list)
+    length: int = 0
+    had_speech: bool = False
+    silence_start: int | None = None  # first non-speech sample after speech, None while speaking
+    last_tick: int = 0  # sample index of the last interim tick
+
+    def audio(self) -> np.ndarray:
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        return self.chunks[0] if self.chunks else np.zeros(0, dtype=np.int16)
+
+
+class ChannelTranscriber:
+    """One channel's state machine. Use `StreamTranscriber` unless you drive channels yourself."""
+
+    def __init__(
+        self,
+        options: LiveOptions,
+        *,
+        channel: tuple[int, int] = (0, 1),
+        request_id: str = "",
+        recognizer: StreamingRecognizer,
+        vad: SileroVad,
+    ) -> None:
+        self.options = options
+        self.channel = channel
+        self.metadata = ResultsMetadata(request_id=request_id, model_info=dict(MODEL_INFO), model_uuid=MODEL_UUID)
+        self.recognizer = recognizer
+        self.vad = vad
+        self.position = 0  # samples decided on (whole VAD frames, plus the tail at close)
+        self._pending = np.zeros(0, dtype=np.int16)  # < one VAD frame, not decided yet
+        self._segment = _Segment(start=0)
+        self._sentence_start = True
+        self._speech_started_armed = True
+        self._non_speech_run = 0
+        self._floor = NoiseFloor()
+        self._utterance_end = (
+            UtteranceEndDetector(options.utterance_end_ms / 1000.0, channel)
+            if options.interim_results and options.utterance_end_ms
+            else None
+        )
+        self.recognizer.start()
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def feed(self, pcm: np.ndarray) -> list[Message]:
+        """Add int16 mono samples; returns the messages they cause, in wire order."""
+        out: list[Message] = []
+        audio = np.concatenate((self._pending, pcm)) if self._pending.size else pcm
+        frame = SileroVad.frame_samples
+        whole = audio.size - audio.size % frame
+        for offset in range(0, whole, frame):
+            chunk = audio[offset : offset + frame]
+            self.recognizer.feed(chunk)
+            self._segment.chunks.append(chunk)
+            self._segment.length += chunk.size
+            self._floor.add(_level_db(chunk))
+            for vad_frame in self.vad.process(chunk):
+                self.position += frame
+                self._on_frame(vad_frame, out)
+        self._pending = audio[whole:].copy()
+        return out
+
+    def finalize(self) -> list[Message]:
+        """The client sent Finalize: flush the segment (no reply if nothing was heard)."""
+        if self._segment.length == 0 or not (self._segment.had_speech or self._recognizer_has_words()):
+            return []
+        out: list[Message] = []
+        self._finalize_segment(out, speech_final=False, from_finalize=True)
+        return out
+
+    def close(self) -> list[Message]:
+        """End of stream: the undecided tail goes to the recognizer and the segment is flushed."""
+        if self._pending.size:
+            self.recognizer.feed(self._pending)
+            self._segment.chunks.append(self._pending)
+            self._segment.length += self._pending.size
+            self.position += self._pending.size
+            self._pending = np.zeros(0, dtype=np.int16)
+        out: list[Message] = []
+        if self._segment.length:
+            self._finalize_segment(out, speech_final=False)
+        return out
+
+    # -- per frame ------------------------------------------------------------------------------
+
+    def _on_frame(self, frame: VadFrame, out: list[Message]) -> None:
+        seg = self._segment
+        if frame.speech:
+            if self._speech_started_armed and self.options.vad_events:
+                out.append(SpeechStarted(timestamp=round(frame.start, 3), channel=self.channel))
+            self._speech_started_armed = False
+            self._non_speech_run = 0
+            seg.had_speech = True
+            seg.silence_start = None
+        else:
+            self._non_speech_run += SileroVad.frame_samples
+            if self._non_speech_run >= SPEECH_STARTED_REARM * SAMPLE_RATE:
+                self._speech_started_armed = True
+            if seg.had_speech and seg.silence_start is None:
+                seg.silence_start = self.position - SileroVad.frame_samples
+        if self._endpoint_reached():
+            self._finalize_segment(out, speech_final=True)
+            return
+        if self.position - self._segment.last_tick >= INTERIM_INTERVAL * SAMPLE_RATE:
+            self._segment.last_tick = self.position
+            if self.options.interim_results:
+                self._emit_interim(out)
+            if self._segment.length >= MAX_SEGMENT * SAMPLE_RATE:
+                self._cut_long_segment(out)
+
+    def _endpoint_reached(self) -> bool:
+        ms = self.options.endpointing_ms
+        seg = self._segment
+        if ms is None or not seg.had_speech or seg.silence_start is None:
+            return False
+        silence = self.position - seg.silence_start
+        if silence < ms * SAMPLE_RATE / 1000:
+            return False
+        if self.options.smart_format and not self.options.no_delay and silence < SMART_FORMAT_HOLD * SAMPLE_RATE:
+            # Hold while the words so far end in what looks like half a phone number.
+            words = self._absolute(self.recognizer.partial())
+            if incomplete_number_tail(words):
+                return False
+        return True
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _seconds(self, sample: int) -> float:
+        return round(sample / SAMPLE_RATE, 6)
+
+    def _absolute(self, words: Sequence[RecognizedWord], *, limit: int | None = None) -> list[Word]:
+        """Recognizer words (times from the segment start) to protocol words in stream time."""
+        base = self._segment.start / SAMPLE_RATE
+        end_limit = (limit if limit is not None else self._segment.start + self._segment.length) / SAMPLE_RATE
+        out = []
+        for w in words:
+            start = round(min(base + w.start, end_limit), 3)
+            end = round(min(base + w.end, end_limit), 3)
+            out.append(Word(w.word, start, max(start, end), round(w.confidence, 4)))
+        return out
+
+    def _foreground(self, words: list[Word]) -> list[Word]:
+        """Drop words that do not stand out of the background (a crowd heard in the pauses)."""
+        if not words:
+            return words
+        audio = self._segment.audio()
+        base = self._segment.start
+        threshold = self._floor.level() + BACKGROUND_MARGIN_DB
+        kept = []
+        for w in words:
+            a = min(max(0, int(w.start * SAMPLE_RATE) - base), audio.size)
+            b = min(max(a + 1, int(w.end * SAMPLE_RATE) - base), audio.size)
+            if _level_db(audio[a:b]) >= threshold:
+                kept.append(w)
+        return kept
+
+    def _results(
+        self, start: int, end: int, words: list[Word], *, is_final: bool, speech_final: bool, from_finalize: bool
+    ) -> Results:
+        opts = self.options
+        formatted = format_words(
+            words,
+            punctuate=opts.punctuate,
+            smart_format=opts.smart_format,
+            numerals=opts.numerals,
+            sentence_start=self._sentence_start,
+            sentence_end=speech_final,
+        )
+        confidence = round(float(np.mean([w.confidence for w in formatted])), 4) if formatted else 0.0
+        return Results(
+            start=self._seconds(start),
+            duration=self._seconds(end - start),
+            is_final=is_final,
+            speech_final=speech_final,
+            alternatives=(Alternative(transcript_of(formatted), confidence, tuple(formatted)),),
+            channel_index=self.channel,
+            metadata=self.metadata,
+            from_finalize=from_finalize,
+        )
+
+    def _send(self, results: Results, out: list[Message]) -> None:
+        out.append(results)
+        if self._utterance_end is not None:
+            event = self._utterance_end.observe(results)
+            if event is not None:
+                out.append(event)
+
+    def _emit_interim(self, out: list[Message]) -> None:
+        seg = self._segment
+        words = self._foreground(self._absolute(self.recognizer.partial()))
+        results = self._results(
+            seg.start, seg.start + seg.length, words, is_final=False, speech_final=False, from_finalize=False
+        )
+        self._send(results, out)
+
+    def _recognizer_has_words(self) -> bool:
+        return bool(self.recognizer.partial())
+
+    def _finalize_segment(self, out: list[Message], *, speech_final: bool, from_finalize: bool = False) -> None:
+        seg = self._segment
+        end = seg.start + seg.length
+        words = self._foreground(self._absolute(self.recognizer.finish()))
+        self._send(
+            self._results(seg.start, end, words, is_final=True, speech_final=speech_final, from_finalize=from_finalize),
+            out,
+        )
+        if words:
+            self._sentence_start = speech_final
+        self._start_segment(end)
+
+    def _start_segment(self, start: int, carry: np.ndarray | None = None) -> None:
+        self._segment = _Segment(start=start, last_tick=self.position)
+        self.recognizer.start()
+        if carry is not None and carry.size:
+            self.recognizer.feed(carry)
+            self._segment.chunks.append(carry)
+            self._segment.length = carry.size
+            # the carried audio was speech being spoken: keep the endpoint logic aware of it
+            self._segment.had_speech = True
+
+    def _cut_long_segment(self, out: list[Message]) -> None:
+        seg = self._segment
+        end = seg.start + seg.length
+        cut = self._cut_point(end)
+        if cut is None:
+            if seg.length < HARD_MAX_SEGMENT * SAMPLE_RATE and (seg.had_speech or self._recognizer_has_words()):
+                return  # no safe word boundary yet: try again at the next tick
+            cut = end
+        audio = seg.audio()
+        words = [
+            w for w in self._absolute(self.recognizer.finish(), limit=cut) if (w.start + w.end) / 2 * SAMPLE_RATE < cut
+        ]
+        words = self._foreground(words)
+        self._send(self._results(seg.start, cut, words, is_final=True, speech_final=False, from_finalize=False), out)
+        if words:
+            self._sentence_start = False
+        carry = audio[cut - seg.start :].copy()
+        silence_start = seg.silence_start
+        self._start_segment(cut, carry)
+        # What the carried audio holds: speech still going on, speech then silence, or silence only.
+        if silence_start is None:
+            self._segment.had_speech = bool(carry.size)
+        elif silence_start >= cut:
+            self._segment.silence_start = silence_start
+        else:
+            self._segment.had_speech = False
+
+    def _cut_point(self, end: int) -> int | None:
+        """The last word boundary at least CUT_MARGIN behind the newest audio, from the partial."""
+        words = self._absolute(self.recognizer.partial())
+        latest = end - CUT_MARGIN * SAMPLE_RATE
+        best = None
+        for i, w in enumerate(words):
+            boundary = w.end if i + 1 == len(words) else (w.end + words[i + 1].start) / 2
+            if i + 1 < len(words) and words[i + 1].start < w.end:
+                continue  # overlapping words: not a boundary
+            sample = int(round(boundary * SAMPLE_RATE))
+            if sample <= latest and sample > self._segment.start:
+                best = sample
+        return best
+
+
+class StreamTranscriber:
+    """All channels of one stream. Feed 16 kHz int16 audio; get protocol messages back.
+
+    Without multichannel, channels are mixed down and transcribed as one (``channel_index [0, 1]``);
+    with it, each channel has its own VAD, recognizer and timeline (``[i, n]``).
+
+    >>> import numpy as np
+    >>> from dgwidgets.protocol import LiveOptions
+    >>> t = StreamTranscriber(LiveOptions(interim_results=True), keyterms_default=("hello there",))
+    >>> msgs = t.feed(np.zeros(16_000 * 2, dtype=np.int16))
+    >>> [(m.start, m.duration, m.is_final, m.transcript) for m in msgs]
+    [(0.0, 1.024, False, ''), (0.0, 2.048, False, '')]
+    >>> [(m.is_final, m.duration) for m in t.close()]
+    [(True, 2.0)]
+    """
+
+    def __init__(
+        self,
+        options: LiveOptions,
+        *,
+        request_id: str = "",
+        recognizer_factory: RecognizerFactory = default_recognizer,
+        vad_factory: VadFactory = SileroVad,
+        keyterms_default: Sequence[str] = (),
+    ) -> None:
+        self.options = options
+        self.request_id = request_id
+        keyterms = keyterms_of(options) or list(keyterms_default)
+        count = options.channels if options.multichannel else 1
+        self.channels = [
+            ChannelTranscriber(
+                options,
+                channel=(i, count),
+                request_id=request_id,
+                recognizer=recognizer_factory(keyterms),
+                vad=vad_factory(),
+            )
+            for i in range(count)
+        ]
+        self.samples_received = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio received so far."""
+        return self.samples_received / SAMPLE_RATE
+
+    def feed(self, pcm: np.ndarray) -> list[Message]:
+        """`pcm`: int16 at 16 kHz, shape (n,) or (n, channels)."""
+        if pcm.dtype != np.int16:
+            raise TypeError(f"StreamTranscriber.feed needs int16 samples, got {pcm.dtype}")
+        pcm = pcm.reshape(-1, 1) if pcm.ndim == 1 else pcm
+        self.samples_received += pcm.shape[0]
+        if len(self.channels) == 1:
+            mono = pcm[:, 0] if pcm.shape[1] == 1 else pcm.mean(axis=1).round().astype(np.int16)
+            return self.channels[0].feed(np.ascontiguousarray(mono))
+        if pcm.shape[1] != len(self.channels):
+            raise ValueError(f"expected {len(self.channels)} channels, got {pcm.shape[1]}")
+        out: list[Message] = []
+        for i, channel in enumerate(self.channels):
+            out.extend(channel.feed(np.ascontiguousarray(pcm[:, i])))
+        return out
+
+    def finalize(self, channel: int | None = None) -> list[Message]:
+        targets = self.channels if channel is None else [self.channels[channel]]
+        return [m for c in targets for m in c.finalize()]
+
+    def close(self) -> list[Message]:
+        return [m for c in self.channels for m in c.close()]
