@@ -140,6 +140,35 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from .server import LocalServer, ServerSettings
+
+    logging.basicConfig(level=logging.INFO, format="dgwidgets: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)  # one line per connection is noise in class
+    api_key = args.api_key or os.environ.get("DGWIDGETS_SERVER_KEY") or None
+    settings = ServerSettings(
+        api_key=api_key,
+        inactivity_timeout=args.inactivity_timeout,
+        max_connections=args.max_connections,
+        workers=args.workers,
+    )
+
+    async def run() -> None:
+        async with LocalServer(args.host, args.port, settings=settings) as server:
+            print(f"listening on {server.url}", flush=True)
+            await server.serve_forever()
+
+    try:
+        asyncio.run(run())
+    except OSError as err:
+        print(f"dgwidgets: error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dgwidgets",
@@ -160,6 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_strategy_args(rp)
     rp.set_defaults(func=cmd_replay)
+
+    sv = sub.add_parser(
+        "serve",
+        help="run the local engine: a Deepgram-compatible live server",
+        description="Serve Deepgram's live /v1/listen protocol with the offline engine (Silero VAD + pocketsphinx).",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    sv.add_argument(
+        "--api-key",
+        help="require this key from clients (Authorization: Token KEY); or set DGWIDGETS_SERVER_KEY",
+    )
+    sv.add_argument(
+        "--inactivity-timeout", type=float, default=10.0, help="seconds of silence from a client before close 1011"
+    )
+    sv.add_argument("--max-connections", type=int, default=64, help="streams at once; more get HTTP 429")
+    sv.add_argument("--workers", type=int, default=4, help="recognition threads shared by all streams")
+    sv.set_defaults(func=cmd_serve)
 
     ex = sub.add_parser("examples", help="list the documentation examples")
     ex.set_defaults(func=cmd_examples)

@@ -1,0 +1,495 @@
+"""The local engine's live server: Deepgram's `/v1/listen` websocket protocol on this machine.
+
+An I/O shell around the pure `StreamTranscriber`: it validates the handshake like Deepgram
+(400/401 JSON bodies with `dg-error` and `dg-request-id` headers), decodes the audio frames,
+runs recognition in worker threads (so one slow stream never stalls another), and answers
+the control messages (KeepAlive, Finalize, CloseStream, SchemaError for anything else). A
+stream that sends nothing for `inactivity_timeout` seconds gets Metadata and close 1011
+(NET-0001); audio that cannot be decoded gets Metadata and close 1008 (DATA-0000).
+
+Run it for a class with ``dgwidgets serve``, or embedded in a notebook or a test:
+
+>>> with BackgroundServer() as server:            # doctest: +SKIP
+...     print(server.url)
+ws://127.0.0.1:54321/v1/listen
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .engine.transcriber import MODEL_INFO, MODEL_UUID, RecognizerFactory, StreamTranscriber, default_recognizer
+from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
+from .wire_audio import LOCAL_ENCODINGS, AudioDecodeError, StreamDecoder
+
+__all__ = [
+    "LocalServer",
+    "BackgroundServer",
+    "ServerSettings",
+    "LISTEN_PATH",
+    "NET_0001",
+    "DATA_0000",
+]
+
+log = logging.getLogger("dgwidgets.server")
+
+LISTEN_PATH = "/v1/listen"
+#: Deepgram's close reason when a stream goes quiet (close code 1011).
+NET_0001 = (
+    "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+)
+#: Deepgram's close reason when the payload cannot be decoded as audio (close code 1008).
+DATA_0000 = "DATA-0000"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Limits and behaviour of a local server (defaults suit a classroom on one machine)."""
+
+    api_key: str | None = None
+    #: Seconds without audio or a text message before close 1011 (Deepgram: about 10 s).
+    inactivity_timeout: float = 10.0
+    #: Largest accepted websocket frame; bigger frames close the stream (1009).
+    max_frame_bytes: int = 4 * 1024 * 1024
+    #: Streams served at once; more get HTTP 429 at the handshake.
+    max_connections: int = 64
+    #: Worker threads for recognition, shared by all streams.
+    workers: int = 4
+    #: Audio frames queued per stream before reading from the socket pauses (backpressure).
+    queue_frames: int = 256
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        self.status, self.code, self.message = status, code, message
+
+
+def _json_response(status: int, code: str, message: str, request_id: str) -> Response:
+    body = json.dumps({"err_code": code, "err_msg": message, "request_id": request_id}).encode()
+    headers = Headers(
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("dg-request-id", request_id),
+            ("dg-error", message),
+            ("Connection", "close"),
+        ]
+    )
+    return Response(status, HTTPStatus(status).phrase, headers, body)
+
+
+def _presented_key(request: Request) -> str | None:
+    """The key a client presents: `Authorization: Token K` / `Bearer K`, or the `token, K` subprotocol."""
+    auth = request.headers.get("Authorization")
+    if auth:
+        scheme, _, credential = auth.strip().partition(" ")
+        if scheme.lower() in ("token", "bearer") and credential.strip():
+            return credential.strip()
+        return ""
+    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    if len(protocols) >= 2 and protocols[0].lower() in ("token", "bearer"):
+        return protocols[1]
+    return None
+
+
+def _options_error_text(err: OptionsError) -> str:
+    shown = "" if err.value is None else err.value
+    return f"Invalid '{err.parameter}' value of '{shown}'."
+
+
+class _Stream:
+    """One accepted stream: receive loop, processing loop, and the transcriber they share."""
+
+    def __init__(self, server: LocalServer, ws: ServerConnection, options: LiveOptions, request_id: str) -> None:
+        self.server = server
+        self.ws = ws
+        self.options = options
+        self.request_id = request_id
+        self.created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.sha = hashlib.sha256()
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=server.settings.queue_frames)
+        self.decoder = StreamDecoder(
+            encoding=options.encoding, sample_rate=options.sample_rate, channels=options.channels
+        )
+        self.transcriber: StreamTranscriber | None = None
+        self.closing: tuple[int, str] | None = None
+
+    async def run(self) -> None:
+        processor = asyncio.create_task(self._process(), name=f"dgwidgets-stream-{self.request_id}")
+        try:
+            await self._receive()
+        except ConnectionClosed:
+            pass
+        finally:
+            if not processor.done():
+                # The client is gone (or asked to close): let the processor finish what was queued.
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.queue.put_nowait(("gone", None))
+            await asyncio.shield(processor)
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        timeout = self.server.settings.inactivity_timeout
+        while True:
+            try:
+                # Cancelling recv() loses nothing in websockets' asyncio implementation.
+                frame = await asyncio.wait_for(self.ws.recv(), timeout)
+            except asyncio.TimeoutError:
+                await self.queue.put(("timeout", None))
+                return
+            if isinstance(frame, bytes):
+                if not frame:  # the legacy close signal
+                    await self.queue.put(("close", None))
+                    return
+                self.sha.update(frame)
+                await self.queue.put(("audio", frame))
+                continue
+            kind = self._control_type(frame)
+            if kind == "KeepAlive":
+                continue
+            if kind == "Finalize":
+                await self.queue.put(("finalize", None))
+            elif kind == "CloseStream":
+                await self.queue.put(("close", None))
+                return
+            else:
+                await self.queue.put(
+                    (
+                        "reply",
+                        ErrorMessage(
+                            variant="SchemaError",
+                            description=f"Could not deserialize last text message: {kind}",
+                            message=frame,
+                        ),
+                    )
+                )
+
+    @staticmethod
+    def _control_type(text: str) -> str:
+        """The control message's type, or the reason it is not one (used in the SchemaError)."""
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            return f"not valid JSON ({err})"
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return 'expected an object with a "type" field'
+        if data["type"] in ("KeepAlive", "Finalize", "CloseStream"):
+            return data["type"]
+        return f"unknown variant {data['type']!r}, expected one of KeepAlive, Finalize, CloseStream"
+
+    # -- processing -----------------------------------------------------------------------------
+
+    async def _process(self) -> None:
+        try:
+            while True:
+                kind, payload = await self.queue.get()
+                if kind == "audio":
+                    await self._send_all(await self._run(self._feed, payload))
+                elif kind == "finalize":
+                    await self._send_all(await self._run(self._finalize))
+                elif kind == "reply":
+                    await self._send_all([payload])
+                elif kind in ("close", "gone"):
+                    await self._finish(1000, "")
+                    return
+                elif kind == "timeout":
+                    await self._finish(1011, NET_0001)
+                    return
+        except AudioDecodeError as err:
+            log.info("stream %s: undecodable audio: %s", self.request_id, err)
+            await self._finish(1008, DATA_0000, flush=False)
+        except ConnectionClosed:
+            pass
+        except Exception:  # a bug must not take the server down, and the client must hear of it
+            log.exception("stream %s failed", self.request_id)
+            with contextlib.suppress(Exception):
+                await self.ws.close(1011, "internal error in the dgwidgets local engine")
+        finally:
+            # Unblock a receive loop waiting for queue space; it then sees the closed socket.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+
+    async def _run(self, fn: Callable[..., list[Message]], *args: Any) -> list[Message]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.server.executor, fn, *args)
+
+    def _ensure_transcriber(self) -> StreamTranscriber:
+        if self.transcriber is None:
+            options = self.options
+            if options.channels != self.decoder.channels:
+                options = options.replace(channels=self.decoder.channels)
+            self.transcriber = StreamTranscriber(
+                options, request_id=self.request_id, recognizer_factory=self.server.recognizer_factory
+            )
+        return self.transcriber
+
+    def _feed(self, data: bytes) -> list[Message]:
+        pcm = self.decoder.decode(data)
+        if not self.decoder.ready:
+            return []
+        transcriber = self._ensure_transcriber()
+        return transcriber.feed(pcm) if pcm.size else []
+
+    def _finalize(self) -> list[Message]:
+        return self.transcriber.finalize() if self.transcriber is not None else []
+
+    def _close(self) -> list[Message]:
+        if self.transcriber is None:
+            return []
+        with contextlib.suppress(AudioDecodeError):
+            tail = self.decoder.flush()
+            out = self.transcriber.feed(tail) if tail.size else []
+            return out + self.transcriber.close()
+        return self.transcriber.close()
+
+    async def _finish(self, code: int, reason: str, *, flush: bool = True) -> None:
+        messages = await self._run(self._close) if flush else []
+        messages.append(self._metadata())
+        await self._send_all(messages)
+        await self.ws.close(code, reason)
+
+    def _metadata(self) -> Metadata:
+        duration = self.transcriber.duration if self.transcriber is not None else 0.0
+        return Metadata(
+            request_id=self.request_id,
+            sha256=self.sha.hexdigest(),
+            created=self.created,
+            duration=round(duration, 6),
+            channels=self.decoder.channels,
+            models=(MODEL_UUID,),
+            model_info={MODEL_UUID: dict(MODEL_INFO)},
+        )
+
+    async def _send_all(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            await self.ws.send(serialize_message(message))
+
+
+class LocalServer:
+    """The live server, on an asyncio loop you own (see `BackgroundServer` for a thread).
+
+    >>> async def main():                          # doctest: +SKIP
+    ...     async with LocalServer(port=0) as server:
+    ...         print(server.url)
+    ...         await server.serve_forever()
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        settings: ServerSettings | None = None,
+        api_key: str | None = None,
+        recognizer_factory: RecognizerFactory = default_recognizer,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.settings = settings or ServerSettings()
+        if api_key is not None:
+            self.settings = ServerSettings(**{**self.settings.__dict__, "api_key": api_key})
+        self.recognizer_factory = recognizer_factory
+        self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="dgwidgets-engine")
+        self._server: Server | None = None
+        self._active = 0
+        self._streams: set[asyncio.Task] = set()
+
+    def __repr__(self) -> str:  # never show the key
+        keyed = "with api key" if self.settings.api_key else "no api key"
+        return f"<LocalServer {self.url if self._server else 'stopped'} ({keyed})>"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{LISTEN_PATH}"
+
+    @property
+    def exposed(self) -> bool:
+        """True when bound to an address other machines can reach."""
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host not in ("localhost",)
+
+    async def start(self) -> None:
+        if self.exposed and not self.settings.api_key:
+            log.warning(
+                "serving on %s without --api-key: anyone who can reach this address can use the engine",
+                self.host,
+            )
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            process_response=self._process_response,
+            max_size=self.settings.max_frame_bytes,
+            select_subprotocol=self._select_subprotocol,
+            server_header="dgwidgets",
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None, "call start() first"
+        await self._server.serve_forever()
+
+    async def __aenter__(self) -> LocalServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- handshake ------------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        request_id = str(uuid.uuid4())
+        connection.dg_request_id = request_id  # type: ignore[attr-defined]
+        try:
+            connection.dg_options = self._check_request(request)  # type: ignore[attr-defined]
+        except _Reject as reject:
+            return _json_response(reject.status, reject.code, reject.message, request_id)
+        return None
+
+    def _check_request(self, request: Request) -> LiveOptions:
+        parts = urlsplit(request.path)
+        if parts.path.rstrip("/") != LISTEN_PATH:
+            raise _Reject(404, "NOT_FOUND", f"No such endpoint {parts.path!r}: use {LISTEN_PATH}.")
+        if self.settings.api_key is not None:
+            presented = _presented_key(request)
+            # compare in constant time, so the key cannot be guessed from response timings
+            if presented is None or not hmac.compare_digest(presented.encode(), self.settings.api_key.encode()):
+                raise _Reject(401, "INVALID_AUTH", "Invalid credentials.")
+        try:
+            options = LiveOptions.from_query(parts.query)
+        except OptionsError as err:
+            raise _Reject(400, "INVALID_QUERY_PARAMETER", _options_error_text(err)) from None
+        if options.encoding is not None and options.encoding not in LOCAL_ENCODINGS:
+            raise _Reject(
+                400,
+                "INVALID_QUERY_PARAMETER",
+                f"Invalid 'encoding' value of '{options.encoding}'. The dgwidgets local engine decodes "
+                f"{', '.join(LOCAL_ENCODINGS)} and WAV (no encoding).",
+            )
+        if self._active >= self.settings.max_connections:
+            raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
+        return options
+
+    @staticmethod
+    def _process_response(connection: ServerConnection, request: Request, response: Response) -> Response:
+        response.headers["dg-request-id"] = getattr(connection, "dg_request_id", "")
+        return response
+
+    @staticmethod
+    def _select_subprotocol(connection: ServerConnection, subprotocols: Sequence[str]) -> str | None:
+        # Browsers authenticate with `Sec-WebSocket-Protocol: token, KEY`; echo the scheme back.
+        for proto in subprotocols:
+            if proto.lower() in ("token", "bearer"):
+                return proto
+        return None
+
+    # -- streams --------------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self._active += 1
+        stream = _Stream(self, ws, ws.dg_options, ws.dg_request_id)  # type: ignore[attr-defined]
+        task = asyncio.current_task()
+        if task is not None:
+            self._streams.add(task)
+        try:
+            await stream.run()
+        finally:
+            self._active -= 1
+            if task is not None:
+                self._streams.discard(task)
+
+
+class BackgroundServer:
+    """A `LocalServer` on its own thread and event loop: for notebooks, tests and `serve()`.
+
+    Starts in well under 2 s; `port=0` picks a free port. Use as a context manager or call
+    `start()` / `stop()`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
+        self.server = LocalServer(host, port, **kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def __repr__(self) -> str:
+        return f"<BackgroundServer {self.server!r}>"
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._main, name="dgwidgets-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the local engine did not start within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        async def run() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            try:
+                await self.server.start()
+            except BaseException as err:  # e.g. the port is taken: report it to start()
+                self._error = err
+                self._ready.set()
+                return
+            self._ready.set()
+            await self._stop.wait()
+            await self.server.stop()
+
+        asyncio.run(run())
