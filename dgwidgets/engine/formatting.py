@@ -84,8 +84,9 @@ def format_words(
     if sentence_start:
         forms[0] = forms[0][:1].upper() + forms[0][1:]
     if sentence_end:
-        first_of_sentence = 0  # one message holds one sentence in this engine
-        question = out[first_of_sentence].word in _QUESTION_STARTERS
+        # Only a message that starts its sentence can tell a question by its first word: a
+        # continuation ("is two two" after a forced cut) does not start with the sentence's verb.
+        question = sentence_start and out[0].word in _QUESTION_STARTERS
         forms[-1] += "?" if question else "."
     return [
         Word(w.word, w.start, w.end, w.confidence, punctuated_word=form, unknown=w.unknown)

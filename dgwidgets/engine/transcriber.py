@@ -10,12 +10,14 @@ Per channel it keeps one *segment*: the audio since the last final. Each VAD fra
    seconds of non-speech, so a short dip inside a word does not fire it again.
 2. Endpointing: once the segment has had speech and the VAD has seen `endpointing` ms of
    non-speech since, the segment becomes a final with ``speech_final: true`` at once (held by
-   smart_format while a number looks unfinished, up to `SMART_FORMAT_HOLD`, unless no_delay).
+   smart_format while a number looks unfinished, up to `SMART_FORMAT_HOLD`, unless no_delay;
+   the digits finalized since the last endpoint count, so a forced cut cannot hide the start
+   of a number).
 3. Every `INTERIM_INTERVAL` of audio: an interim (interim_results) for the whole segment so far,
-   empty ones during silence too; then, if the segment is longer than `MAX_SEGMENT`, a final
-   with ``speech_final: false`` cut at a word boundary at least `CUT_MARGIN` behind the newest
-   audio (the words at the tip are the least stable). The audio after the cut is fed again to a
-   fresh utterance, so no word is lost or doubled.
+   empty ones during silence too; then, if the segment is longer than `MAX_SEGMENT` and no
+   endpoint is being held, a final with ``speech_final: false`` cut at a word boundary at least
+   `CUT_MARGIN` behind the newest audio (the words at the tip are the least stable). The audio
+   after the cut is fed again to a fresh utterance, so no word is lost or doubled.
 
 Finalize flushes the segment as a final with ``from_finalize: true``; close flushes it as a
 plain final. UtteranceEnd is computed from the emitted word timings (see `utterance_end`).
@@ -42,7 +44,7 @@ from ..protocol import (
     SpeechStarted,
     Word,
 )
-from .formatting import format_words, incomplete_number_tail, transcript_of
+from .formatting import DIGITS, format_words, incomplete_number_tail, transcript_of
 from .recognizer import PocketsphinxRecognizer, RecognizedWord, StreamingRecognizer
 from .utterance_end import UtteranceEndDetector
 from .vad import SileroVad, VadFrame
@@ -187,6 +189,10 @@ class ChannelTranscriber:
         self._pending = np.zeros(0, dtype=np.int16)  # < one VAD frame, not decided yet
         self._segment = _Segment(start=0)
         self._sentence_start = True
+        # Digit words at the end of what was finalized since the last endpoint: a forced cut can
+        # split a number, and the smart_format hold must judge the whole run, not the tip.
+        self._finalized_digits: list[Word] = []
+        self._holding = False  # smart_format is holding an endpoint
         self._speech_started_armed = True
         self._non_speech_run = 0
         self._floor = NoiseFloor()
@@ -262,10 +268,13 @@ class ChannelTranscriber:
             self._segment.last_tick = self.position
             if self.options.interim_results:
                 self._emit_interim(out)
-            if self._segment.length >= MAX_SEGMENT * SAMPLE_RATE:
+            # no forced cut while smart_format holds an endpoint: the held final is due as one
+            # speech_final (a cut would end the number without its endpoint)
+            if self._segment.length >= MAX_SEGMENT * SAMPLE_RATE and not self._holding:
                 self._cut_long_segment(out)
 
     def _endpoint_reached(self) -> bool:
+        self._holding = False
         ms = self.options.endpointing_ms
         seg = self._segment
         if ms is None or not seg.had_speech or seg.silence_start is None:
@@ -275,8 +284,9 @@ class ChannelTranscriber:
             return False
         if self.options.smart_format and not self.options.no_delay and silence < SMART_FORMAT_HOLD * SAMPLE_RATE:
             # Hold while the words so far end in what looks like half a phone number.
-            words = self._absolute(self.recognizer.partial())
+            words = self._finalized_digits + self._absolute(self.recognizer.partial())
             if incomplete_number_tail(words):
+                self._holding = True
                 return False
         return True
 
@@ -363,7 +373,18 @@ class ChannelTranscriber:
         )
         if words:
             self._sentence_start = speech_final
+        self._note_finalized(words, speech_final=speech_final)
         self._start_segment(end)
+
+    def _note_finalized(self, words: list[Word], *, speech_final: bool) -> None:
+        if speech_final:
+            self._finalized_digits = []
+            return
+        tail = self._finalized_digits + words
+        i = len(tail)
+        while i and tail[i - 1].word in DIGITS:
+            i -= 1
+        self._finalized_digits = tail[i:]
 
     def _start_segment(self, start: int, carry: np.ndarray | None = None) -> None:
         self._segment = _Segment(start=start, last_tick=self.position)
@@ -391,6 +412,7 @@ class ChannelTranscriber:
         self._send(self._results(seg.start, cut, words, is_final=True, speech_final=False, from_finalize=False), out)
         if words:
             self._sentence_start = False
+        self._note_finalized(words, speech_final=False)
         carry = audio[cut - seg.start :].copy()
         silence_start = seg.silence_start
         self._start_segment(cut, carry)
@@ -465,8 +487,14 @@ class StreamTranscriber:
 
     def feed(self, pcm: np.ndarray) -> list[Message]:
         """`pcm`: int16 at 16 kHz, shape (n,) or (n, channels)."""
-        if pcm.dtype != np.int16:
-            raise TypeError(f"StreamTranscriber.feed needs int16 samples, got {pcm.dtype}")
+        if not isinstance(pcm, np.ndarray) or pcm.dtype != np.int16:
+            got = f"dtype {pcm.dtype}" if isinstance(pcm, np.ndarray) else type(pcm).__name__
+            raise TypeError(
+                f"StreamTranscriber.feed needs a numpy array of int16 samples, got {got}; "
+                "for raw bytes use np.frombuffer(data, dtype=np.int16)"
+            )
+        if pcm.ndim not in (1, 2):
+            raise ValueError(f"StreamTranscriber.feed needs shape (n,) or (n, channels), got {pcm.shape}")
         pcm = pcm.reshape(-1, 1) if pcm.ndim == 1 else pcm
         self.samples_received += pcm.shape[0]
         if len(self.channels) == 1:
