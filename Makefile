@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 lab: $(STAMP)
 	DGWIDGETS_BACKEND=local $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks
 
+# The docs' credit-card example, live: the sample dictation through the local engine in real time.
 demo: $(STAMP)
-	$(BIN)/dgwidgets replay doc:credit-card --strategy speech_final
+	$(BIN)/dgwidgets stream sample:credit-card --local --interim-results --endpointing 300 \
+		--utterance-end-ms 1000 --vad-events --strategy speech_final_or_utterance_end
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -4,15 +4,18 @@ Subcommands share conventions: results go to stdout (the doc table or JSONL), di
 stderr as ``dgwidgets: error: …``; exit status 0 on success, 1 when the work failed (a bad file,
 a lost connection), 2 for a usage error, 130 when interrupted.
 
+    dgwidgets stream sample:credit-card --local --interim-results --endpointing 300
     dgwidgets replay doc:credit-card --speed 0
     dgwidgets replay session.jsonl --format jsonl
-    dgwidgets examples
+    dgwidgets serve --port 8765
+    dgwidgets samples | examples | strategies
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -20,7 +23,7 @@ from typing import TextIO
 
 from . import __version__
 from .examples import EXAMPLES, UnknownExampleError, example
-from .protocol import OptionsError
+from .protocol import LiveOptions, OptionsError
 from .replay import replay
 from .session import Received, SessionFileError, SessionLog, TableFormatter
 from .utterances import STRATEGIES, Strategy, UnknownStrategyError, Utterance, make_strategy
@@ -52,10 +55,14 @@ def format_utterance(utterance: Utterance) -> str:
 class LivePrinter:
     """Prints entries as they arrive, as the doc table or as JSONL, plus a strategy's utterances."""
 
-    def __init__(self, out: TextIO, *, fmt: str, strategy: Strategy | None, channels: int = 1) -> None:
+    def __init__(
+        self, out: TextIO, *, fmt: str, strategy: Strategy | None, channels: int = 1, beep: bool = False
+    ) -> None:
         self.out = out
         self.fmt = fmt
         self.strategy = strategy
+        self.beep = beep
+        self.utterances: list[Utterance] = []
         self.table = TableFormatter(show_channel=channels > 1)
 
     def header(self, log: SessionLog) -> None:
@@ -79,6 +86,9 @@ class LivePrinter:
                 self._utterance(utterance)
 
     def _utterance(self, utterance: Utterance) -> None:
+        self.utterances.append(utterance)
+        if self.beep:  # the terminal bell: the docs' endpointing.py beeps on speech_final
+            print("\a", end="", file=sys.stderr, flush=True)
         # In JSONL mode utterances go to stderr so stdout stays a loadable session file.
         if self.fmt == "jsonl":
             print(format_utterance(utterance), file=sys.stderr, flush=True)
@@ -125,6 +135,103 @@ def cmd_replay(args: argparse.Namespace) -> int:
     printer.header(log)
     asyncio.run(replay(log, printer, speed=args.speed))
     printer.finish(log.entries[-1].at if log.entries else None)
+    return EXIT_OK
+
+
+def _options_from_args(args: argparse.Namespace, keyterms: tuple[str, ...]) -> LiveOptions:
+    endpointing: int | bool = True
+    if args.endpointing is not None:
+        if args.endpointing.lower() == "false":
+            endpointing = False
+        else:
+            try:
+                endpointing = int(args.endpointing)
+            except ValueError:
+                raise UsageError(f"--endpointing wants milliseconds or false, got {args.endpointing!r}") from None
+    return LiveOptions(
+        model=args.model,
+        language=args.language,
+        interim_results=args.interim_results,
+        endpointing=endpointing,
+        utterance_end_ms=args.utterance_end_ms,
+        vad_events=args.vad_events,
+        punctuate=args.punctuate,
+        smart_format=args.smart_format,
+        numerals=args.numerals,
+        no_delay=args.no_delay,
+        multichannel=args.multichannel,
+        keyterm=tuple(args.keyterm or ()) or keyterms,
+    )
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from .audio import AudioError, open_source
+    from .client import Backend, LiveClient, StreamError
+    from .samples import UnknownSampleError, sample
+
+    if args.speed < 0:
+        raise UsageError("--speed must be >= 0 (0 streams as fast as the server takes it)")
+    if sum(bool(x) for x in (args.local, args.url)) > 1:
+        raise UsageError("choose one backend: --local or --url")
+    keyterms: tuple[str, ...] = ()
+    if args.source.startswith("sample:") and not args.keyterm:
+        # a sample knows the phrases that bias the local recognizer (pass --keyterm to override)
+        with contextlib.suppress(UnknownSampleError):
+            keyterms = tuple(sample(args.source.removeprefix("sample:")).keyterms)
+    options = _options_from_args(args, keyterms)
+    for note in options.advice():
+        print(f"dgwidgets: note: {note}", file=sys.stderr)
+    try:
+        source = open_source(args.source, speed=args.speed) if args.source != "mic" else open_source("mic")
+    except (AudioError, UnknownSampleError) as err:
+        print(f"dgwidgets: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        backend = Backend.resolve(url=args.url, api_key=args.api_key, local=args.local)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    printer = LivePrinter(
+        sys.stdout, fmt=args.format, strategy=_strategy(args), beep=args.beep, channels=options.channels
+    )
+    client = LiveClient(backend, options, save=args.save, on_message=printer)
+    print(f"dgwidgets: streaming {args.source} to {backend.kind} engine {backend.url}", file=sys.stderr)
+    printer.header(client.log)
+    status = EXIT_OK
+    try:
+        asyncio.run(client.stream(source))
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except StreamError as err:
+        print(f"dgwidgets: error: {err}", file=sys.stderr)
+        status = EXIT_FAILURE
+    except AudioError as err:
+        print(f"dgwidgets: error: the audio source failed: {err}", file=sys.stderr)
+        status = EXIT_FAILURE
+    printer.finish(client.log.entries[-1].at if client.log.entries else None)
+    _print_summary(client, printer)
+    return status
+
+
+def _print_summary(client, printer: LivePrinter) -> None:
+    log = client.log
+    results = log.results()
+    lines = [
+        f"audio {client.audio_seconds:.2f} s, {len(log)} messages ({len(results)} results, "
+        f"{sum(r.is_final for r in results)} finals, {sum(r.speech_final for r in results)} speech_final)",
+        f"request id {client.request_id or 'none'}",
+    ]
+    if printer.utterances:
+        latencies = ", ".join(f"{u.latency * 1000:.0f}" for u in printer.utterances)
+        lines.append(f"end-of-speech latency per utterance (ms after its last word): {latencies}")
+    for line in lines:
+        print(f"dgwidgets: {line}", file=sys.stderr)
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from .samples import samples
+
+    for s in samples():
+        print(f"sample:{s.name:<18} {s.duration:5.1f} s  {s.title}\n{'':33}{s.teaches}")
     return EXIT_OK
 
 
@@ -189,6 +296,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_strategy_args(rp)
     rp.set_defaults(func=cmd_replay)
+
+    sm = sub.add_parser(
+        "stream",
+        help="stream a sample, a file or the microphone and print the results live",
+        description="Stream SOURCE (sample:NAME, a file, or mic) to the local engine or Deepgram's cloud and print "
+        "the rolling results table as it arrives. Without --local/--url, a key (--api-key or DEEPGRAM_API_KEY) "
+        "selects Deepgram's cloud; with no key the embedded local engine is used.",
+    )
+    sm.add_argument("source", metavar="SOURCE", help="sample:NAME (see `dgwidgets samples`), an audio file, or mic")
+    backend = sm.add_argument_group("backend")
+    backend.add_argument("--local", action="store_true", help="use the embedded local engine (offline, no key)")
+    backend.add_argument("--url", help="a /v1/listen websocket URL, e.g. ws://127.0.0.1:8765/v1/listen")
+    backend.add_argument("--api-key", help="Deepgram API key (better: set DEEPGRAM_API_KEY; it is never printed)")
+    params = sm.add_argument_group("live parameters (Deepgram's names and defaults)")
+    params.add_argument("--interim-results", action="store_true", help="send interim results (is_final: false)")
+    params.add_argument("--endpointing", metavar="MS|false", help="silence (ms) that ends speech (default 10)")
+    params.add_argument(
+        "--utterance-end-ms", type=int, metavar="MS", help="UtteranceEnd gap, >= 1000 (needs interim results)"
+    )
+    params.add_argument("--vad-events", action="store_true", help="send SpeechStarted")
+    params.add_argument("--punctuate", action="store_true")
+    params.add_argument("--smart-format", action="store_true")
+    params.add_argument("--numerals", action="store_true")
+    params.add_argument("--no-delay", action="store_true", help="do not hold finals for smart_format")
+    params.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own")
+    params.add_argument("--keyterm", action="append", metavar="PHRASE", help="bias recognition (repeatable)")
+    params.add_argument("--model", help="model name (the local engine reports its own)")
+    params.add_argument("--language", default="en")
+    out = sm.add_argument_group("output")
+    out.add_argument(
+        "--speed", type=float, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = no pacing"
+    )
+    out.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format (default: table)")
+    out.add_argument("--save", metavar="FILE", help="append the session to FILE.jsonl as it arrives")
+    out.add_argument(
+        "--beep", action="store_true", help="ring the terminal bell when the strategy detects an utterance"
+    )
+    _add_strategy_args(out)
+    sm.set_defaults(func=cmd_stream)
+
+    sl = sub.add_parser("samples", help="list the sample audio and what each one teaches")
+    sl.set_defaults(func=cmd_samples)
 
     sv = sub.add_parser(
         "serve",

@@ -278,7 +278,9 @@ class LiveOptions:
     def url(self, base: str) -> str:
         """`base` (e.g. 'ws://127.0.0.1:8765/v1/listen') with this query appended."""
         query = self.to_query()
-        return f"{base}?{query}" if query else base
+        if not query:
+            return base
+        return f"{base}{'&' if '?' in base else '?'}{query}"  # a base URL may carry its own parameters
 
     def replace(self, **changes: Any) -> LiveOptions:
         """A copy with some options changed (validated again)."""

@@ -107,3 +107,83 @@ def test_listing_commands():
     assert "doc:credit-card" in run("examples").stdout
     assert "speech_final_or_utterance_end" in run("strategies").stdout
     assert run("--version").stdout.startswith("dgwidgets ")
+
+
+# --------------------------------------------------------------------------- stream
+
+
+def test_stream_a_sample_prints_the_table_and_a_summary(tmp_path):
+    saved = tmp_path / "yes.jsonl"
+    result = run(
+        "stream",
+        "sample:hello-there",
+        "--local",
+        "--speed",
+        "0",
+        "--interim-results",
+        "--utterance-end-ms",
+        "1000",
+        "--strategy",
+        "speech_final",
+        "--save",
+        str(saved),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith('1 0.000-1.024 ["is_final": false]')
+    assert any('["speech_final": true ] hello there' in line for line in lines)
+    assert "=> [speech_final @" in result.stdout and "-- UtteranceEnd last_word_end=" in result.stdout
+    assert "request id " in result.stderr and "streaming sample:hello-there to local engine" in result.stderr
+    # the saved session replays to the same table rows
+    replayed = run("replay", str(saved), "--speed", "0")
+    assert replayed.stdout.splitlines() == [line for line in lines if not line.startswith("=>")]
+
+
+def test_stream_jsonl_is_a_loadable_session(tmp_path):
+    result = run("stream", "sample:yes", "--local", "--speed", "0", "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "out.jsonl"
+    path.write_text(result.stdout)
+    log = SessionLog.load(path)
+    assert log.final_transcript() == "yes" and log.options.keyterm == ("yes",)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["stream", "missing.wav", "--local"], 1, "audio file not found: missing.wav"),
+        (["stream", "sample:nope", "--local"], 1, "unknown sample 'nope'"),
+        (["stream", "sample:yes", "--endpointing", "soon"], 2, "--endpointing wants milliseconds or false"),
+        (
+            ["stream", "sample:yes", "--interim-results", "--utterance-end-ms", "500"],
+            1,
+            "Invalid 'utterance_end_ms' value 500: must be a whole number of milliseconds >= 1000",
+        ),
+        (
+            ["stream", "sample:yes", "--url", "ws://127.0.0.1:9/v1/listen", "--speed", "0"],
+            1,
+            "Could not connect to ws://127.0.0.1:9/v1/listen",
+        ),
+        (["stream", "sample:yes", "--url", "http://x"], 2, "ws:// or wss://"),
+        (["stream", "sample:yes", "--local", "--url", "ws://x/v1/listen"], 2, "choose one backend"),
+    ],
+)
+def test_stream_errors(args, code, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dgwidgets", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stream_notes_ineffective_options():
+    result = run("stream", "sample:yes", "--local", "--speed", "0", "--utterance-end-ms", "1000")
+    assert "note: utterance_end_ms needs interim_results=true" in result.stderr
+
+
+def test_samples_lists_every_sample_with_what_it_teaches():
+    out = run("samples").stdout
+    for name in ("credit-card", "drive-thru", "voice-agent", "yes"):
+        assert f"sample:{name}" in out
+    assert "UtteranceEnd" in out
