@@ -129,7 +129,7 @@ SPECS: tuple[Spec, ...] = (
             "interrupts the caller, while waiting for UtteranceEnd or a longer endpoint lets them finish."
         ),
         phrases=(
-            Phrase("hello there this is a test", 2.1),
+            Phrase("hello there this is a test", 2.1, mid_thought=True),  # the docs: the speaker goes on
             Phrase("i'm going to continue talking for a bit"),
         ),
         keyterms=("hello there this is a test", "i'm going to continue talking for a bit"),
