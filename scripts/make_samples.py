@@ -73,7 +73,7 @@ class Spec:
 SPECS: tuple[Spec, ...] = (
     Spec(
         name="credit-card",
-        voice="en-us+f2",
+        voice="en-us+m5",
         title="Credit card dictation",
         teaches=(
             "A speaker reads a card number in groups of four; the short pauses between groups "
