@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dgwidgets.samples import sample_dir
-from dgwidgets.samples import Sample, UnknownSampleError, resolve_source, sample, samples
+from dgwidgets.samples import Sample, UnknownSampleError, resolve_source, sample, sample_dir, samples
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {

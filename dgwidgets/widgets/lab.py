@@ -1,0 +1,364 @@
+"""StreamLab: the whole lesson in one widget, and `compare` for parameter sets side by side.
+
+One line in a notebook gives the parameter panel, Start / Stop / Finalize, a status line, the
+rolling results table, the word-timing plot, the end-of-speech decisions of the client-side
+strategies, a beep on the chosen strategy's decisions and a player for the sample. It streams
+as a task on the kernel's running event loop, so the kernel stays responsive and the widgets
+update while no cell runs.
+
+>>> lab = StreamLab(source="sample:yes", speed=0, show_player=False)
+>>> log = asyncio.run(lab.run())           # in a notebook: `log = await lab.run()`
+>>> log.final_transcript()
+'yes'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as W
+
+from ..audio import AudioError, open_source
+from ..client import LiveClient, StreamError
+from ..protocol import OptionsError, Results
+from ..samples import UnknownSampleError, resolve_source
+from ..session import Received, SessionLog
+from ..utterances import STRATEGIES, Strategy, Utterance, make_strategy
+from .browser import AudioPlayer, Beeper, BrowserMicrophone
+from .controls import SOURCE_BROWSER_MIC, ParameterPanel
+from .table import ResultsTable
+from .timeline import WordTimeline
+
+__all__ = ["StreamLab", "Comparison", "DEFAULT_STRATEGIES"]
+
+DEFAULT_STRATEGIES = ("speech_final", "speech_final_or_utterance_end", "silence_interval")
+#: How often the playhead and the status line follow the audio while streaming.
+_TICK = 0.1
+
+
+def _display(widget: Any) -> W.Widget:
+    return getattr(widget, "widget", widget)
+
+
+class StreamLab(W.VBox):
+    """Stream audio to the local engine or Deepgram and watch the timing messages arrive.
+
+    Parameters are Deepgram's live options by name (``interim_results=True, endpointing=300,
+    utterance_end_ms=1000, vad_events=True, …``); `source` is ``sample:NAME``, a file path,
+    ``mic`` or ``browser-mic``; `backend` is ``local``, ``cloud`` (key from `api_key` or
+    DEEPGRAM_API_KEY) or ``url`` (with `url`).
+
+    Use the Start button, or from code: ``await lab.run()`` (stream to the end, returns the
+    SessionLog) or ``lab.start()`` (returns at once; the stream runs in the background).
+    """
+
+    def __init__(
+        self,
+        *,
+        source: str = "sample:credit-card",
+        backend: str = "local",
+        url: str = "",
+        api_key: str | None = None,
+        speed: float = 1.0,
+        strategies: Sequence[str] = DEFAULT_STRATEGIES,
+        beep_on: str | None = "speech_final_or_utterance_end",
+        silence_interval: float = 1.0,
+        gap_threshold: float = 1.0,
+        max_rows: int = 200,
+        show_controls: bool = True,
+        show_player: bool = True,
+        title: str = "",
+        **options: Any,
+    ) -> None:
+        unknown = set(strategies) - set(STRATEGIES)
+        if unknown:
+            raise ValueError(f"unknown strategies {sorted(unknown)}; choose from {', '.join(STRATEGIES)}")
+        if beep_on is not None and beep_on not in strategies:
+            raise ValueError(f"beep_on={beep_on!r} must be one of the strategies shown: {', '.join(strategies)}")
+        if "keyterm" in options:
+            options["keyterms"] = options.pop("keyterm")
+        self.panel = ParameterPanel(source=source, backend=backend, url=url, api_key=api_key, speed=speed, **options)
+        self.strategy_names = tuple(strategies)
+        self.beep_on = beep_on
+        self.silence_interval = silence_interval
+        self.table = ResultsTable(max_rows=max_rows)
+        self.timeline = WordTimeline(gap_threshold=gap_threshold)
+        self.beeper = Beeper()
+        self.player = AudioPlayer()
+        self.microphone: BrowserMicrophone | None = None
+        self.session = SessionLog()
+        self.utterances: dict[str, list[Utterance]] = {name: [] for name in strategies}
+        self.error: BaseException | None = None
+        self._client: LiveClient | None = None
+        self._task: asyncio.Task | None = None
+        self._strategies: dict[str, Strategy] = {}
+        self._started = 0.0
+
+        self.start_button = W.Button(description="Start", icon="play", button_style="success")
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        self.finalize_button = W.Button(
+            description="Finalize",
+            icon="flag-checkered",
+            disabled=True,
+            tooltip='send {"type": "Finalize"}: flush what the server holds',
+        )
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.finalize_button.on_click(lambda _: self._spawn(self.finalize()))
+        self.status = W.HTML(value="ready")
+        self.status.add_class("dg-status")
+        self.utterance_view = W.HTML()
+        self.utterance_view.add_class("dg-utterances")
+        self.show_player = show_player
+        self.mic_box = W.Box()
+        header = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+        controls = [self.panel] if show_controls else [W.HTML(f"<code>{html.escape(self.panel.summary())}</code>")]
+        super().__init__(
+            children=[
+                *header,
+                *controls,
+                W.HBox([self.start_button, self.stop_button, self.finalize_button, self.beeper]),
+                self.mic_box,
+                self.player,
+                self.status,
+                self.table,
+                _display(self.timeline),
+                self.utterance_view,
+            ]
+        )
+        self.add_class("dg-stream-lab")
+        self.player.layout.display = None if show_player else "none"
+        self.panel.source.observe(lambda _: self._prepare_source_widgets(), names="value")
+        self._prepare_source_widgets()
+        self._render_utterances()
+
+    # -- public control -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> asyncio.Task:
+        """Start streaming as a background task on the running loop and return at once."""
+        if self.running:
+            return self._task  # type: ignore[return-value]
+        loop = asyncio.get_event_loop()
+        self._task = loop.create_task(self.run())
+        # a failure is shown in the status line; reading it here keeps asyncio from warning
+        self._task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return self._task
+
+    def stop(self) -> None:
+        """End the audio now: the last results are still collected."""
+        if self._client is not None:
+            self._client.stop()
+        if self.microphone is not None:
+            self.microphone.stop()
+
+    async def finalize(self) -> None:
+        """Send Finalize: the server flushes what it holds as a final (from_finalize: true)."""
+        if self._client is not None:
+            await self._client.finalize()
+
+    async def run(self) -> SessionLog:
+        """Stream the chosen source to the end and return the SessionLog (also kept as `self.session`)."""
+        self.error = None
+        try:
+            options = self.panel.options()
+            backend = self.panel.backend()
+            source = await self._open_source()
+        except (OptionsError, ValueError, AudioError, UnknownSampleError) as err:
+            self._fail(err)
+            raise
+        self._reset()
+        self._client = LiveClient(backend, options, on_message=self._on_entry)
+        self.session = self._client.log
+        self._set_running(True)
+        self._started = time.monotonic()
+        self._status(f"streaming to the {backend.kind} engine…")
+        ticker = asyncio.ensure_future(self._tick())
+        if self.show_player and self.panel.source_spec.startswith("sample:") and self.panel.pace == 1.0:
+            self.player.play()
+        try:
+            self.session = await self._client.stream(source)
+        except (StreamError, AudioError, OSError) as err:
+            self.session = getattr(err, "log", self.session)
+            self._fail(err)
+            raise
+        finally:
+            ticker.cancel()
+            self._finish_strategies()
+            self._set_running(False)
+            self.timeline.refresh()
+        self._status(self._summary(final=True))
+        return self.session
+
+    # -- comparison -----------------------------------------------------------------------------
+
+    @classmethod
+    def compare(
+        cls, *parameter_sets: dict[str, Any], source: str = "sample:dictation-pauses", **common: Any
+    ) -> Comparison:
+        """The same audio through several parameter sets side by side.
+
+        >>> cmp = StreamLab.compare(dict(endpointing=10), dict(endpointing=500),
+        ...                         source="sample:yes", interim_results=True, speed=0)
+        >>> [log.final_transcript() for log in asyncio.run(cmp.run())]
+        ['yes', 'yes']
+        """
+        if len(parameter_sets) < 2:
+            raise ValueError(
+                "compare needs at least two parameter sets, e.g. dict(endpointing=10), dict(endpointing=500)"
+            )
+        labs = []
+        for params in parameter_sets:
+            merged = {**common, **params}
+            label = " ".join(f"{k}={v}" for k, v in params.items())
+            labs.append(cls(source=source, show_controls=False, show_player=False, title=label, beep_on=None, **merged))
+        return Comparison(labs)
+
+    # -- streaming internals --------------------------------------------------------------------
+
+    async def _open_source(self) -> Any:
+        spec = self.panel.source_spec
+        if spec == SOURCE_BROWSER_MIC:
+            mic = self._microphone()
+            if not mic.recording:
+                self._status("click <b>Record</b> on the browser microphone to start")
+            while not mic.recording:
+                await asyncio.sleep(0.1)
+            return mic.source
+        if spec.startswith("sample:") and self.show_player:
+            self.player.source = str(resolve_source(spec))
+        return open_source(spec, speed=self.panel.pace) if spec != "mic" else open_source("mic")
+
+    def _microphone(self) -> BrowserMicrophone:
+        if self.microphone is None:
+            self.microphone = BrowserMicrophone()
+            self.mic_box.children = [self.microphone]
+        return self.microphone
+
+    def _prepare_source_widgets(self) -> None:
+        if self.panel.source.value == SOURCE_BROWSER_MIC:
+            self._microphone()
+        spec = str(self.panel.source.value)
+        if spec.startswith("sample:") and self.show_player:
+            with contextlib.suppress(Exception):
+                self.player.source = str(resolve_source(spec))
+
+    def _reset(self) -> None:
+        self.table.clear()
+        self.timeline.clear()
+        params = {"seconds": self.silence_interval} if self.silence_interval else {}
+        self._strategies = {
+            name: make_strategy(name, **(params if name == "silence_interval" else {})) for name in self.strategy_names
+        }
+        self.utterances = {name: [] for name in self.strategy_names}
+        self._render_utterances()
+
+    def _on_entry(self, entry: Received) -> None:
+        """Every received message: table, plot, strategies, beep, status. Cheap: the plot coalesces."""
+        self.table.append(entry)
+        self.timeline.append(entry)
+        for name, strategy in self._strategies.items():
+            for utterance in strategy.feed(entry):
+                self._on_utterance(name, utterance)
+        if isinstance(entry.message, Results):
+            self._status(self._summary())
+
+    def _on_utterance(self, name: str, utterance: Utterance) -> None:
+        self.utterances[name].append(utterance)
+        self.timeline.add_utterance(name, utterance)
+        if name == self.beep_on:
+            self.beeper.beep()
+        self._render_utterances()
+
+    def _finish_strategies(self) -> None:
+        at = self.session.entries[-1].at if self.session.entries else None
+        for name, strategy in self._strategies.items():
+            for utterance in strategy.finish(at):
+                self._on_utterance(name, utterance)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK)
+            if self._client is not None:
+                self.timeline.set_playhead(self._client.audio_seconds)
+
+    # -- presentation ---------------------------------------------------------------------------
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+        self.finalize_button.disabled = not running
+        self.panel.set_enabled(not running)
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        color = "#c62828" if error else "inherit"
+        self.status.value = f"<span style='color:{color}'>{text}</span>"
+
+    def _fail(self, err: BaseException) -> None:
+        self.error = err
+        self._set_running(False)
+        self._status(f"✖ {html.escape(str(err))}", error=True)
+
+    def _summary(self, *, final: bool = False) -> str:
+        client = self._client
+        results = self.session.results()
+        lag = ""
+        if results and not final:
+            last = self.session.entries[-1]
+            if isinstance(last.message, Results):
+                lag = f" · lag {max(0.0, last.at - last.message.end) * 1000:.0f} ms"
+        request = f" · request {client.request_id[:8]}…" if client is not None and client.request_id else ""
+        audio = client.audio_seconds if client is not None else 0.0
+        state = "done" if final else "streaming"
+        return (
+            f"{state}: {client.backend.kind if client else ''}{request} · audio {audio:.1f} s · "
+            f"{len(self.session)} messages ({sum(r.is_final for r in results)} finals, "
+            f"{sum(r.speech_final for r in results)} speech_final){lag}"
+        )
+
+    def _render_utterances(self) -> None:
+        blocks = []
+        for name in self.strategy_names:
+            items = "".join(
+                f"<li><code>{u.trigger}</code> decided at {u.decided_at:.2f} s "
+                f"({u.latency * 1000:.0f} ms after the last word){' · provisional' if u.provisional else ''}: "
+                f"{html.escape(u.text)}</li>"
+                for u in self.utterances.get(name, [])
+            )
+            blocks.append(f"<div><b>{name}</b><ol>{items or '<i>no utterance yet</i>'}</ol></div>")
+        self.utterance_view.value = "<div style='display:flex;gap:2em'>" + "".join(blocks) + "</div>"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+class Comparison(W.HBox):
+    """Several StreamLabs on the same audio, streamed together (see `StreamLab.compare`)."""
+
+    def __init__(self, labs: Sequence[StreamLab]) -> None:
+        self.labs = list(labs)
+        self.start_button = W.Button(description="Start all", icon="play", button_style="success")
+        self.start_button.on_click(lambda _: self.start())
+        super().__init__(
+            children=[W.VBox([self.start_button]), *self.labs],
+            layout=W.Layout(align_items="flex-start", flex_flow="row wrap"),
+        )
+        self.add_class("dg-comparison")
+
+    async def run(self) -> list[SessionLog]:
+        """Stream every parameter set at once; returns their SessionLogs in order."""
+        return list(await asyncio.gather(*(lab.run() for lab in self.labs)))
+
+    def start(self) -> asyncio.Task:
+        task = asyncio.get_event_loop().create_task(self.run())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return task

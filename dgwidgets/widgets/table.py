@@ -1,0 +1,185 @@
+"""ResultsTable: the documentation's rolling results table, live in the notebook.
+
+The rows come from `TableModel` (only the last `max_rows` are synced to the browser, so a long
+session does not slow the page down); the whole session stays in a SessionLog, from which the
+"copy as doc text" and "export JSONL" buttons are answered on request (custom messages), not
+synced on every update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..session import Received, SessionLog
+from .timeline import Throttle
+from .viewmodels import TableModel
+
+__all__ = ["ResultsTable"]
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+
+
+class ResultsTable(anywidget.AnyWidget):
+    """The rolling table of Results (numbered as in the docs) and events, interims as they are replaced.
+
+    Without a `log`, the table keeps its own SessionLog of what it was given (`append`/`extend`),
+    so `to_text()` and `to_jsonl()` cover the whole session while only the last `max_rows` rows
+    are shown. With a `log`, the table shows it and exports from it; `append` then only updates
+    the view (record entries in the log, e.g. with `follow(log)`, which subscribes the table).
+
+    Inside a running asyncio loop (Jupyter) the rows reach the browser at most `max_fps` times a
+    second, the latest each time; without one they are synced on every change (`refresh()` syncs now).
+
+    In the browser: one row per message with classes `dg-row-interim`, `dg-row-superseded`,
+    `dg-row-final` (every is_final row), `dg-row-speech-final` and `dg-row-event`, and attributes
+    `data-kind` and `data-n`; buttons copy the doc-format text and download the session as JSONL.
+
+    >>> from dgwidgets.examples import example
+    >>> table = ResultsTable(max_rows=200)
+    >>> table.extend(example("credit-card"))
+    >>> table.total, table.rows[4]["kind"], table.rows[3]["superseded"]
+    (11, 'final', True)
+    >>> print(table.to_text().splitlines()[6])
+    7 3.260-5.500 ["is_final": true ] ["speech_final": true ] two two three three three three
+    """
+
+    _esm = _STATIC / "table.js"
+    _css = _STATIC / "table.css"
+
+    # No per-element trait: validating 200 dicts on every update cost more than the update itself.
+    rows = traitlets.List().tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    max_rows = traitlets.Int(200, read_only=True).tag(sync=True)
+
+    def __init__(
+        self,
+        *,
+        max_rows: int = 200,
+        log: SessionLog | None = None,
+        title: str = "",
+        max_fps: float = 20.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(title=title, **kwargs)
+        self._throttle = Throttle(self._push, rate=max_fps)
+        self.set_trait("max_rows", int(max_rows))
+        self.model = TableModel(max_rows=max_rows)
+        # Not `self.log`: ipywidgets uses that name for its logger.
+        #: The session the table exports (its own, or the one given to `load`/`follow`).
+        self.session_log = SessionLog()
+        self._owns_log = True
+        self._unsubscribe: Callable[[], None] | None = None
+        self.on_msg(self._on_browser_message)
+        if log is not None:
+            self.load(log)
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    def append(self, entry: Received) -> None:
+        """Show one received message (and record it, when the table keeps its own log)."""
+        self._record(entry)
+        self.model.add(entry)
+        self._changed()
+
+    def extend(self, entries: Iterable[Received]) -> None:
+        """Show many messages with one update to the browser."""
+        for entry in entries:
+            self._record(entry)
+            self.model.add(entry)
+        self._changed()
+
+    def load(self, log: SessionLog) -> None:
+        """Show `log` from its start and export from it (the table does not write to it)."""
+        self._stop_following()
+        self.model.clear()
+        self.session_log = log
+        self._owns_log = False
+        self.extend(log.entries)
+
+    def follow(self, log: SessionLog) -> None:
+        """Show `log` and every entry appended to it from now on (until `clear`, `load` or `close`)."""
+        self.load(log)
+        self._unsubscribe = log.subscribe(self.append)
+
+    def clear(self) -> None:
+        """Empty the table and start a new log of its own (keeping the previous log's options)."""
+        self._stop_following()
+        self.model.clear()
+        old = self.session_log
+        self.session_log = SessionLog(options=old.options, source=old.source, backend=old.backend)
+        self._owns_log = True
+        self._changed()
+
+    def _record(self, entry: Received) -> None:
+        if self._owns_log:
+            # Straight into the list: SessionLog.append would make a new Received and notify
+            # subscribers, and this entry was already received elsewhere.
+            self.session_log.entries.append(entry)
+
+    def _changed(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # No loop (a script, a test): sync now, so `rows` is always current there.
+            self._throttle.flush()
+            return
+        # In a running loop (Jupyter), a burst of messages (a replay at full speed) is synced
+        # at most max_fps times a second, with the latest rows.
+        self._throttle.poke()
+
+    def refresh(self) -> None:
+        """Sync the latest rows to the browser now."""
+        self._throttle.flush()
+
+    def _push(self) -> None:
+        # Fresh dicts: TableModel marks rows superseded in place, and traitlets would see a list
+        # of the same (mutated) dicts as unchanged and not sync it.
+        with self.hold_sync():
+            self.rows = [dict(row) for row in self.model.rows]
+            self.total = self.model.total
+
+    # -- export -------------------------------------------------------------------------------
+
+    def to_text(self, *, events: bool = True) -> str:
+        """The whole session as the documentation's table (as `SessionLog.to_text()`)."""
+        return self.session_log.to_text(events=events)
+
+    def to_jsonl(self) -> str:
+        """The whole session as a JSONL SessionLog file (`SessionLog.load` reads it back)."""
+        return self.session_log.to_jsonl()
+
+    def export_filename(self) -> str:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.session_log.source or self.title or "session").strip("-.")
+        return f"dgwidgets-{stem or 'session'}.jsonl"
+
+    def _on_browser_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "copy":
+            text = self.to_text()
+            self.send({"type": "doc_text", "text": text, "lines": text.count("\n") + 1 if text else 0})
+        elif kind == "export":
+            self.send({"type": "export", "filename": self.export_filename(), "text": self.to_jsonl()})
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _stop_following(self) -> None:
+        # getattr: close() also runs from Widget.__del__, even when __init__ failed half-way.
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
+            self._unsubscribe = None
+
+    def close(self) -> None:
+        throttle = getattr(self, "_throttle", None)
+        if throttle is not None:
+            throttle.cancel()
+        self._stop_following()
+        super().close()

@@ -1,0 +1,559 @@
+"""WordTimeline: the word-timing plot of a stream, one plotly FigureWidget redrawn at most 10 times a second.
+
+Lanes, top to bottom, with stream time (seconds of audio) on x:
+
+- **words**: finalized words as bars from start to end, labelled, darker when more confident;
+- **interim**: the latest interim words, ghosted, replaced by each interim and trimmed by finals;
+- **windows**: each Results window as a bracket; finals (bottom row) tile the timeline, interims
+  (stacked above, one row per interim of a segment) grow from the segment's start;
+- **gaps**: silence between consecutive finalized words, labelled in ms, red from `gap_threshold` on;
+- **events**: speech_final at each such final's end, UtteranceEnd at `last_word_end` with a line to
+  when it arrived, SpeechStarted at its timestamp with a line to its arrival;
+- one lane per client-side strategy: a marker when it decided (open when it relied on interim
+  words) and a line back to the end of the utterance's last word (the decision's latency).
+
+Why it is built this way (measured, see DESIGN.md): every FigureWidget update resends whole
+arrays and the browser manages ~30 redraws/s, so each kind of item is ONE trace (NaN-separated
+lines, marker arrays, one Bar trace with `base`), never a shape per item; updates only mark the
+plot dirty and a redraw of the latest state goes out at most `max_fps` times a second, as one
+`batch_update` message holding only the traces whose data changed; the playhead is the one shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import plotly.graph_objects as go
+
+from ..session import Received, SessionLog
+from .viewmodels import TimelineModel, TimelineView
+
+__all__ = ["WordTimeline", "Throttle", "LANES"]
+
+#: The fixed lanes, top to bottom; strategy lanes follow them.
+LANES = ("words", "interim", "windows", "gaps", "events")
+
+_COLORS = {
+    "final_window": "#1f77b4",
+    "interim_window": "#9aa5b1",
+    "gap": "#7f7f7f",
+    "gap_over": "#d62728",
+    "speech_final": "#2ca02c",
+    "utterance_end": "#9467bd",
+    "speech_started": "#ff7f0e",
+    "playhead": "#e377c2",
+}
+_STRATEGY_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2", "#7f7f7f", "#1f77b4")
+_TICK = 0.07  # half-height of a bracket's end ticks, in lane units
+_EMPTY = np.array([], dtype=float)
+
+
+def _lane_y(index: int) -> float:
+    # Lanes sit at 0, -1, -2, … so the first is on top without reversing the axis.
+    return -float(index)
+
+
+class Throttle:
+    """Calls `action` at most `rate` times a second on the running asyncio loop, after `poke()`.
+
+    `poke()` only marks work pending; the call happens on the loop (never inside the caller), so
+    a burst of pokes costs one call with the latest state. Without a running loop nothing is
+    scheduled: the owner calls `flush()` (Jupyter's kernel loop is always running in a cell).
+
+    >>> calls = []
+    >>> throttle = Throttle(lambda: calls.append(1), rate=10)
+    >>> throttle.poke(); throttle.poke(); calls
+    []
+    >>> throttle.flush(); calls
+    [1]
+    """
+
+    def __init__(self, action: Callable[[], None], *, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0 per second, got {rate}")
+        self.action = action
+        self.interval = 1.0 / rate
+        self.pending = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._last = float("-inf")
+
+    def poke(self) -> None:
+        self.pending = True
+        if self._handle is not None:
+            return  # already scheduled: that call will see the latest state
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a script, a test): flush() does the work
+        # Even with no delay, call_later defers the call until the current burst (a replay at
+        # full speed, a cell adding many entries) has finished.
+        delay = max(0.0, self._last + self.interval - time.monotonic())
+        self._handle = loop.call_later(delay, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        if self.pending:
+            self.flush()
+
+    def flush(self) -> None:
+        """Do the work now (cancelling a scheduled call)."""
+        self.cancel()
+        self.pending = False
+        self._last = time.monotonic()
+        self.action()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+def _nan_joined(segments: Iterable[Iterable[float]]) -> np.ndarray:
+    """Concatenate point runs with a NaN after each, so one line trace draws them all apart."""
+    out: list[float] = []
+    for run in segments:
+        out.extend(run)
+        out.append(np.nan)
+    return np.asarray(out, dtype=float)
+
+
+class WordTimeline(widgets.VBox):
+    """The word-timing plot: feed it entries (and strategy decisions); it redraws at most `max_fps`/s.
+
+    Display the widget itself; `figure` is the `plotly.graph_objects.FigureWidget` inside it.
+    `append` only records and marks the plot dirty: inside Jupyter (a running asyncio loop) a
+    redraw of the latest state follows within 1/`max_fps` s; without a running loop nothing is
+    scheduled and `refresh()` draws. `window_seconds` keeps only the last seconds on screen (the
+    x axis then follows the stream); otherwise the whole session is drawn and user zoom is kept.
+
+    >>> from dgwidgets.examples import example
+    >>> from dgwidgets.utterances import SpeechFinal
+    >>> log = example("credit-card")
+    >>> plot = WordTimeline()
+    >>> plot.load(log, {"speech_final": SpeechFinal().run(log)})
+    >>> len(plot.trace("words").x), plot.trace("speech_final").x.tolist()
+    (23, [5.5, 6.86, 8.09])
+    >>> plot.set_playhead(2.5); plot.refresh(); plot.figure.layout.shapes[0].x0
+    2.5
+    """
+
+    def __init__(
+        self,
+        *,
+        gap_threshold: float = 1.0,
+        max_fps: float = 10.0,
+        window_seconds: float | None = None,
+        height: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if max_fps <= 0:
+            raise ValueError(f"max_fps must be > 0, got {max_fps}")
+        if window_seconds is not None and window_seconds <= 0:
+            raise ValueError(f"window_seconds must be > 0 or None, got {window_seconds}")
+        self.model = TimelineModel(gap_threshold=gap_threshold)
+        self.max_fps = float(max_fps)
+        self.window_seconds = window_seconds
+        self._fixed_height = height
+        #: How many redraws were sent (tests and benchmarks read it).
+        self.redraws = 0
+        self._throttle = Throttle(self._redraw, rate=max_fps)
+        self._playhead: float | None = None
+        self._drawn_keys: dict[str, Any] = {}
+        self._strategy_traces: dict[str, int] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        # Bumped by clear()/load(): a new session may reset the user's zoom, updates may not.
+        self._session = 0
+        self.figure = go.FigureWidget()
+        self._build_figure()
+        super().__init__(children=[self.figure], **kwargs)
+        self.add_class("dg-word-timeline")
+
+    # -- figure skeleton ----------------------------------------------------------------------
+
+    def _build_figure(self) -> None:
+        fig = self.figure
+        fig.add_bar(
+            name="words",
+            orientation="h",
+            width=0.6,
+            marker={"color": [], "colorscale": [[0, "#dbe7f5"], [1, "#4a86cf"]], "cmin": 0.0, "cmax": 1.0},
+            marker_line={"width": 1, "color": "#2b5d9a"},
+            textposition="inside",
+            insidetextanchor="middle",
+            textfont={"color": "#10243e"},
+            hovertemplate="%{text}<br>%{customdata[0]:.3f}–%{customdata[1]:.3f} s"
+            "<br>confidence %{customdata[2]:.2f}<extra>finalized</extra>",
+        )
+        fig.add_bar(
+            name="interim words",
+            orientation="h",
+            width=0.5,
+            opacity=0.45,
+            marker={"color": "#c7ccd1", "line": {"width": 1, "color": "#8a939c"}, "pattern": {"shape": "/"}},
+            textposition="inside",
+            insidetextanchor="middle",
+            textfont={"color": "#3a3f44"},
+            hovertemplate="%{text}<br>%{customdata[0]:.3f}–%{customdata[1]:.3f} s<extra>interim</extra>",
+        )
+        line = {"mode": "lines", "hoverinfo": "skip"}
+        fig.add_scatter(name="interim windows", line={"color": _COLORS["interim_window"], "width": 1.5}, **line)
+        fig.add_scatter(name="final windows", line={"color": _COLORS["final_window"], "width": 2.5}, **line)
+        fig.add_scatter(name="gaps", line={"color": _COLORS["gap"], "width": 2}, **line)
+        self._over_name = f"gaps ≥ {self.model.gap_threshold * 1000:.0f} ms"
+        fig.add_scatter(name=self._over_name, line={"color": _COLORS["gap_over"], "width": 4}, **line)
+        fig.add_scatter(
+            name="gap length",
+            mode="text",
+            textfont={"size": 9, "color": _COLORS["gap"]},
+            showlegend=False,
+            hovertemplate="gap %{text}<extra></extra>",
+        )
+        fig.add_scatter(
+            name="speech_final",
+            mode="markers",
+            marker={"symbol": "diamond", "size": 11, "color": _COLORS["speech_final"]},
+            hovertemplate="speech_final: final ends at %{x:.3f} s<br>arrived at %{customdata:.3f} s<extra></extra>",
+        )
+        fig.add_scatter(
+            name="UtteranceEnd",
+            mode="lines+markers",
+            line={"color": _COLORS["utterance_end"], "width": 1.5, "dash": "dot"},
+            marker={"symbol": "square", "color": _COLORS["utterance_end"]},
+            hovertemplate="%{hovertext}<extra>UtteranceEnd</extra>",
+        )
+        fig.add_scatter(
+            name="SpeechStarted",
+            mode="lines+markers",
+            line={"color": _COLORS["speech_started"], "width": 1.5, "dash": "dot"},
+            marker={"symbol": "triangle-right", "color": _COLORS["speech_started"]},
+            hovertemplate="%{hovertext}<extra>SpeechStarted</extra>",
+        )
+        self._trace_index = {trace.name: i for i, trace in enumerate(fig.data)}
+        fig.update_layout(
+            uirevision=f"dgwidgets-{self._session}",
+            barmode="overlay",
+            bargap=0,
+            template="plotly_white",
+            margin={"l": 10, "r": 10, "t": 30, "b": 40},
+            legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 10}},
+            uniformtext={"minsize": 8, "mode": "hide"},  # labels that do not fit their bar are hidden
+            xaxis={"title": {"text": "stream time (s)"}, "autorange": True, "rangemode": "tozero", "zeroline": False},
+            yaxis={"fixedrange": True, "zeroline": False, "showgrid": False},
+            shapes=[
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": 0,
+                    "x1": 0,
+                    "y0": 0,
+                    "y1": 1,
+                    "visible": False,
+                    "line": {"color": _COLORS["playhead"], "width": 2},
+                }
+            ],
+        )
+        self._apply_lanes()
+
+    def _lanes(self) -> list[str]:
+        return [*LANES, *self.model.strategies]
+
+    def _apply_lanes(self) -> None:
+        lanes = self._lanes()
+        self.figure.update_layout(
+            height=self._fixed_height or 140 + 42 * len(lanes),
+            yaxis={
+                "tickmode": "array",
+                "tickvals": [_lane_y(i) for i in range(len(lanes))],
+                "ticktext": lanes,
+                "range": [_lane_y(len(lanes) - 1) - 0.6, 0.6],
+            },
+        )
+
+    def trace(self, name: str) -> Any:
+        """The fixed trace called `name`: "words", "interim words", "final windows", "speech_final", …"""
+        return self.figure.data[self._trace_index[name]]
+
+    def strategy_trace(self, name: str) -> Any:
+        """The trace of the strategy called `name` (its lane's decisions)."""
+        return self.figure.data[self._strategy_traces[name]]
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    def append(self, entry: Received) -> None:
+        """Record one received message; the plot shows it at the next coalesced redraw."""
+        self.model.add(entry)
+        self._mark_dirty()
+
+    def extend(self, entries: Iterable[Received]) -> None:
+        for entry in entries:
+            self.model.add(entry)
+        self._mark_dirty()
+
+    def add_utterance(self, strategy: Any, utterance: Any) -> None:
+        """Record a strategy's decision; `strategy` is its name or the Strategy (its `.name` is used)."""
+        self.model.add_utterance(getattr(strategy, "name", strategy), utterance)
+        self._mark_dirty()
+
+    def set_playhead(self, seconds: float | None) -> None:
+        """Move the vertical playhead line to `seconds` of stream time (None hides it)."""
+        self._playhead = None if seconds is None else float(seconds)
+        self._mark_dirty()
+
+    def load(self, log: SessionLog | Iterable[Received], utterances: Mapping[str, Iterable[Any]] | None = None) -> None:
+        """Show a whole session (and each strategy's utterances), drawn at once."""
+        self.clear()
+        self.model.extend(log)
+        for name, items in (utterances or {}).items():
+            for utterance in items:
+                self.model.add_utterance(name, utterance)
+        self.refresh()
+
+    def follow(self, log: SessionLog) -> None:
+        """Show `log` and every entry appended to it from now on (until `clear`, `load` or `close`)."""
+        self.load(log)
+        self._unsubscribe = log.subscribe(self.append)
+
+    def clear(self) -> None:
+        """Forget everything (the next redraw shows an empty plot; zoom resets)."""
+        self._stop_following()
+        self.model.clear()
+        self._playhead = None
+        self._session += 1
+        self._mark_dirty()
+
+    # -- coalesced redraws --------------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        self._throttle.poke()
+
+    def refresh(self) -> None:
+        """Draw the latest state now (cancels a pending scheduled redraw)."""
+        self._throttle.flush()
+
+    def _view(self) -> TimelineView:
+        if self.window_seconds is None:
+            return self.model.window(None)
+        # The data's left edge moves in steps of a tenth of the window, so between steps the
+        # drawn words stay the same and are not resent; only the x range follows every redraw.
+        step = self.window_seconds / 10
+        since = max(0.0, self.model.duration - self.window_seconds)
+        since = math.floor(since / step) * step
+        return self.model.window(self.model.duration - since if since > 0 else None)
+
+    def _redraw(self) -> None:
+        view = self._view()
+        revision = self.model.revision
+        since = round(view.since, 3)
+        missing = [name for name in view.strategies if name not in self._strategy_traces]
+        for name in missing:
+            self._add_strategy_trace(name)
+        fig = self.figure
+        with fig.batch_update():
+            if missing or self._drawn_keys.get("lanes") != len(view.strategies):
+                self._apply_lanes()
+                self._drawn_keys["lanes"] = len(view.strategies)
+            for kind, draw in (
+                ("words", self._draw_words),
+                ("interim", self._draw_interim),
+                ("windows", self._draw_windows),
+                ("gaps", self._draw_gaps),
+                ("events", self._draw_events),
+                ("decisions", self._draw_decisions),
+            ):
+                # Only traces whose data changed are resent: during speech that is mostly the
+                # interim lane and the windows, not thousands of finalized words.
+                key = (revision[kind], since)
+                if self._drawn_keys.get(kind) != key:
+                    draw(view)
+                    self._drawn_keys[kind] = key
+            self._draw_layout(view)
+        self.redraws += 1
+
+    def _set(self, name: str, **props: Any) -> None:
+        self.trace(name).update(**props)
+
+    def _set_strategy(self, name: str, **props: Any) -> None:
+        self.strategy_trace(name).update(**props)
+
+    def _draw_words(self, view: TimelineView) -> None:
+        words = view.words
+        starts = np.fromiter((w.start for w in words), float, len(words))
+        ends = np.fromiter((w.end for w in words), float, len(words))
+        confidence = np.fromiter((w.confidence for w in words), float, len(words))
+        self._set(
+            "words",
+            x=ends - starts,
+            base=starts,
+            y=np.full(len(words), _lane_y(0)),
+            text=[w.word for w in words],
+            customdata=np.column_stack([starts, ends, confidence]) if words else _EMPTY.reshape(0, 3),
+            marker_color=confidence,
+        )
+
+    def _draw_interim(self, view: TimelineView) -> None:
+        words = view.interim_words
+        starts = np.fromiter((w.start for w in words), float, len(words))
+        ends = np.fromiter((w.end for w in words), float, len(words))
+        self._set(
+            "interim words",
+            x=ends - starts,
+            base=starts,
+            y=np.full(len(words), _lane_y(1)),
+            text=[w.word for w in words],
+            customdata=np.column_stack([starts, ends]) if words else _EMPTY.reshape(0, 2),
+        )
+
+    def _draw_windows(self, view: TimelineView) -> None:
+        lane = _lane_y(2)
+        finals: list[tuple[list[float], list[float]]] = []
+        interims: list[tuple[list[float], list[float]]] = []
+        level: dict[int, tuple[float, int]] = {}  # channel -> (segment start, interims seen)
+        for w in view.windows:
+            if w.is_final:
+                y = lane - 0.25
+                finals.append(([w.start, w.start, w.end, w.end], [y + _TICK, y, y, y + _TICK]))
+                level.pop(w.channel, None)
+                continue
+            start, count = level.get(w.channel, (w.start, 0))
+            count = count + 1 if round(start, 6) == round(w.start, 6) else 1
+            level[w.channel] = (w.start, count)
+            # Interims of one segment stack upwards, so the window visibly grows.
+            y = lane - 0.05 + 0.1 * min(count - 1, 5)
+            interims.append(([w.start, w.start, w.end, w.end], [y - _TICK, y, y, y - _TICK]))
+        for name, brackets in (("final windows", finals), ("interim windows", interims)):
+            self._set(name, x=_nan_joined(b[0] for b in brackets), y=_nan_joined(b[1] for b in brackets))
+
+    def _draw_gaps(self, view: TimelineView) -> None:
+        lane = _lane_y(3)
+        for name, gaps in (
+            ("gaps", [g for g in view.gaps if not g.over_threshold]),
+            (self._over_name, [g for g in view.gaps if g.over_threshold]),
+        ):
+            self._set(
+                name,
+                x=_nan_joined((g.start, g.end) for g in gaps),
+                y=_nan_joined((lane, lane) for _ in gaps),
+            )
+        gaps = view.gaps
+        self._set(
+            "gap length",
+            x=np.fromiter(((g.start + g.end) / 2 for g in gaps), float, len(gaps)),
+            y=np.full(len(gaps), lane + 0.25),
+            text=[f"{g.length * 1000:.0f} ms" for g in gaps],
+        )
+
+    def _draw_events(self, view: TimelineView) -> None:
+        lane = _lane_y(4)
+        finals = view.speech_finals
+        self._set(
+            "speech_final",
+            x=np.fromiter((m.time for m in finals), float, len(finals)),
+            y=np.full(len(finals), lane + 0.25),
+            customdata=np.fromiter((m.at for m in finals), float, len(finals)),
+        )
+        for name, markers, y, label in (
+            ("UtteranceEnd", view.utterance_ends, lane, "last_word_end"),
+            ("SpeechStarted", view.speech_starts, lane - 0.25, "timestamp"),
+        ):
+            # Each event: a big marker at its stream time, a dotted line to a small dot at its arrival.
+            self._set(
+                name,
+                x=_nan_joined((m.time, m.at) for m in markers),
+                y=_nan_joined((y, y) for _ in markers),
+                marker_size=np.tile([11.0, 5.0, 0.0], len(markers)),
+                hovertext=[
+                    text for m in markers for text in (f"{label}={m.time:.3f} s", f"arrived at {m.at:.3f} s", "")
+                ],
+            )
+
+    def _draw_decisions(self, view: TimelineView) -> None:
+        lanes = {name: _lane_y(len(LANES) + i) for i, name in enumerate(view.strategies)}
+        # Every strategy trace is redrawn, also those of a previous session (emptied).
+        by_strategy: dict[str, list[Any]] = {name: [] for name in self._strategy_traces}
+        for decision in view.decisions:
+            by_strategy.setdefault(decision.strategy, []).append(decision)
+        for name, decisions in by_strategy.items():
+            y = lanes.get(name, 0.0)
+            self._set_strategy(
+                name,
+                x=_nan_joined((d.end, d.decided_at) for d in decisions),
+                y=_nan_joined((y, y) for _ in decisions),
+                marker_size=np.tile([9.0, 12.0, 0.0], len(decisions)),
+                marker_symbol=[
+                    s
+                    for d in decisions
+                    for s in ("line-ns-open", "circle-open" if d.provisional else "circle", "circle")
+                ],
+                hovertext=[
+                    text
+                    for d in decisions
+                    for text in (
+                        f"last word ends {d.end:.3f} s",
+                        f"{d.trigger} at {d.decided_at:.3f} s (+{(d.decided_at - d.end) * 1000:.0f} ms)"
+                        f"{' provisional' if d.provisional else ''}<br>{d.text}",
+                        "",
+                    )
+                ],
+            )
+
+    def _add_strategy_trace(self, name: str) -> None:
+        color = _STRATEGY_COLORS[len(self._strategy_traces) % len(_STRATEGY_COLORS)]
+        self.figure.add_scatter(
+            name=name,
+            mode="lines+markers",
+            line={"color": color, "width": 2},
+            marker={"color": color, "line": {"width": 2, "color": color}},
+            hovertemplate="%{hovertext}<extra>" + name + "</extra>",
+            # Grouped under a title, so a strategy called "speech_final" is not read as the event.
+            legendgroup="strategies",
+            legendgrouptitle_text="strategies",
+        )
+        self._strategy_traces[name] = len(self.figure.data) - 1
+
+    def _draw_layout(self, view: TimelineView) -> None:
+        layout = self.figure.layout
+        if self._drawn_keys.get("session") != self._session:
+            # A new session: a new uirevision lets plotly drop the previous session's zoom.
+            layout.uirevision = f"dgwidgets-{self._session}"
+            if self.window_seconds is None:
+                layout.xaxis.autorange = True
+            self._drawn_keys["session"] = self._session
+        if self.window_seconds is not None:
+            # Follow the stream: the last window_seconds, growing until the stream is that long.
+            left = max(0.0, view.duration - self.window_seconds)
+            layout.xaxis.range = [left, left + self.window_seconds]
+        # Otherwise x autoranges to the data and a zoom the user made is left alone: the
+        # uirevision stays the same across updates, and the range is never set from here.
+        playhead = self._playhead
+        shape = layout.shapes[0]
+        if playhead is None:
+            shape.visible = False
+        else:
+            shape.update(x0=playhead, x1=playhead, visible=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _stop_following(self) -> None:
+        # getattr: close() also runs from Widget.__del__, even when __init__ failed half-way.
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
+            self._unsubscribe = None
+
+    def close(self) -> None:
+        """Stop redrawing and following, and close the figure and this widget."""
+        throttle = getattr(self, "_throttle", None)
+        if throttle is not None:
+            throttle.cancel()
+        self._stop_following()
+        figure = getattr(self, "figure", None)
+        if figure is not None:
+            figure.close()
+        super().close()

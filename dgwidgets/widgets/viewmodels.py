@@ -1,0 +1,526 @@
+"""What the results table and the word-timing plot show, computed from SessionLog entries.
+
+Pure view-models: no widgets, no plotly, no clocks. The widgets in `table.py` and `timeline.py`
+only copy these read-outs into traits and traces, so everything a learner sees is tested here,
+without a browser or a kernel.
+
+>>> from dgwidgets.examples import example
+>>> table, timeline = TableModel(), TimelineModel()
+>>> for entry in example("credit-card"):
+...     table.add(entry)
+...     timeline.add(entry)
+>>> [row["n"] for row in table.rows if row["superseded"]]
+[1, 2, 3, 4, 6, 8, 10]
+>>> len(timeline.words), [m.time for m in timeline.speech_finals]
+(23, [5.5, 6.86, 8.09])
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from ..protocol import ErrorMessage, Metadata, Results, SpeechStarted, UtteranceEnd
+from ..session import Received, TableFormatter
+
+__all__ = [
+    "TableModel",
+    "TimelineModel",
+    "TimelineView",
+    "TimedWord",
+    "Window",
+    "Gap",
+    "Marker",
+    "Decision",
+    "ROW_KINDS",
+]
+
+#: Every value a table row's "kind" can take.
+ROW_KINDS = ("interim", "final", "speech_final", "SpeechStarted", "UtteranceEnd", "Metadata", "Error", "other")
+
+# Word times are floats from JSON; anything within a millisecond is the same instant
+# (the same tolerance as dgwidgets.utterances).
+_EPS = 1e-3
+
+
+def _window_key(start: float) -> float:
+    # Window starts are compared as numbers read from JSON: round away float noise.
+    return round(start, 6)
+
+
+# ---------------------------------------------------------------------------------------- table
+
+
+class TableModel:
+    """The rows of the rolling results table: the last `max_rows` of them, numbered as in the docs.
+
+    Results rows are numbered 1, 2, … exactly as `SessionLog.to_text()` numbers them; events
+    (SpeechStarted, UtteranceEnd, Metadata, Error) get unnumbered rows. An interim row becomes
+    `superseded` as soon as a later interim or final of the same segment (same channel, same
+    window start) arrives, so the table shows interims being replaced. Only the visible window is
+    kept (bounded memory); the whole history is the SessionLog's job.
+
+    >>> from dgwidgets.examples import example
+    >>> model = TableModel(max_rows=3)
+    >>> for entry in example("credit-card"):
+    ...     model.add(entry)
+    >>> model.total, [(r["n"], r["kind"], r["window"]) for r in model.rows]
+    (11, [(9, 'speech_final', '5.500-6.860'), (10, 'interim', '6.860-7.900'), (11, 'speech_final', '6.860-8.090')])
+    >>> print(model.doc_text().splitlines()[-1])
+    11 6.860-8.090 ["is_final": true ] ["speech_final": true ] five five five five
+    """
+
+    def __init__(self, max_rows: int = 200) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        self.max_rows = int(max_rows)
+        self._rows: deque[dict[str, Any]] = deque(maxlen=self.max_rows)
+        # The doc-format line of each visible row (None for rows the docs' table has no line for),
+        # kept beside the rows so the row dicts stay exactly what the browser receives.
+        self._lines: deque[str | None] = deque(maxlen=self.max_rows)
+        self._formatter = TableFormatter()
+        # The latest interim row of each channel's current segment: (window start, row).
+        self._open_interim: dict[int, tuple[float, dict[str, Any]]] = {}
+        self.total = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The visible rows, oldest first (at most `max_rows`)."""
+        return list(self._rows)
+
+    @property
+    def results_count(self) -> int:
+        """How many Results rows were added (the number of the latest one)."""
+        return self._formatter.count
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._lines.clear()
+        self._formatter = TableFormatter()
+        self._open_interim.clear()
+        self.total = 0
+
+    def extend(self, entries: Iterable[Received]) -> None:
+        for entry in entries:
+            self.add(entry)
+
+    def add(self, entry: Received) -> None:
+        """Add one received message as a row."""
+        message = entry.message
+        if isinstance(message, Results) and message.channel_index[1] > 1:
+            # SessionLog names channels when its stream has several; every Results of a stream
+            # carries the same count, so switching on at the first one matches its text.
+            self._formatter.show_channel = True
+        line = self._formatter.format(entry)
+        row = self._row(entry, line)
+        if isinstance(message, Results):
+            channel = message.channel_index[0]
+            key = _window_key(message.start)
+            previous = self._open_interim.pop(channel, None)
+            if previous is not None and previous[0] == key:
+                previous[1]["superseded"] = True
+            if not message.is_final:
+                self._open_interim[channel] = (key, row)
+        self._rows.append(row)
+        self._lines.append(line)
+        self.total += 1
+
+    def doc_text(self) -> str:
+        """The visible rows in the documentation's format (as `SessionLog.to_text()` prints them)."""
+        return "\n".join(line for line in self._lines if line is not None)
+
+    def _row(self, entry: Received, line: str | None) -> dict[str, Any]:
+        message = entry.message
+        row: dict[str, Any] = {
+            "n": None,
+            "kind": "other",
+            "window": "",
+            "is_final": False,
+            "speech_final": False,
+            "from_finalize": False,
+            "text": "",
+            "at": float(entry.at),
+            "channel": 0,
+            "superseded": False,
+        }
+        if isinstance(message, Results):
+            row.update(
+                n=self._formatter.count,
+                kind="speech_final" if message.speech_final else "final" if message.is_final else "interim",
+                window=f"{message.start:.3f}-{message.end:.3f}",
+                is_final=bool(message.is_final),
+                speech_final=bool(message.speech_final),
+                from_finalize=bool(message.from_finalize),
+                text=message.transcript,
+                channel=message.channel_index[0],
+            )
+        elif isinstance(message, (SpeechStarted, UtteranceEnd)):
+            # The same words as the doc line, without its "-- " marker.
+            row.update(kind=message.type, text=(line or "")[3:], channel=message.channel[0])
+        elif isinstance(message, Metadata):
+            row.update(
+                kind="Metadata",
+                text=f"Metadata duration={message.duration:.3f} request_id={message.request_id}",
+            )
+        elif isinstance(message, ErrorMessage):
+            row.update(kind="Error", text=" ".join(p for p in (message.variant, message.description) if p))
+        else:
+            row.update(text=str(getattr(message, "type", "")) or type(message).__name__)
+        return row
+
+
+# ------------------------------------------------------------------------------------- timeline
+
+
+class TimedWord(NamedTuple):
+    """A word on the timeline (stream seconds)."""
+
+    word: str
+    start: float
+    end: float
+    confidence: float
+    channel: int = 0
+
+
+class Window(NamedTuple):
+    """The audio window [start, end] of one Results message, and when it arrived."""
+
+    start: float
+    end: float
+    is_final: bool
+    speech_final: bool
+    channel: int = 0
+    at: float = 0.0
+
+
+class Gap(NamedTuple):
+    """Silence between two consecutive finalized words of one channel (also inside one final)."""
+
+    start: float
+    end: float
+    length: float
+    over_threshold: bool
+    channel: int = 0
+
+
+class Marker(NamedTuple):
+    """An event at stream time `time`, which arrived at `at`.
+
+    speech_final: `time` is the final's window end; UtteranceEnd: `last_word_end`;
+    SpeechStarted: `timestamp`.
+    """
+
+    time: float
+    at: float
+    channel: int = 0
+
+
+class Decision(NamedTuple):
+    """An end-of-speech decision of a client-side strategy (from a `dgwidgets.utterances.Utterance`)."""
+
+    strategy: str
+    end: float
+    decided_at: float
+    trigger: str
+    provisional: bool
+    start: float
+    text: str
+    channel: int = 0
+
+
+@dataclass
+class TimelineView:
+    """Everything the plot draws, as plain lists (all of a session, or the last seconds of it)."""
+
+    words: list[TimedWord] = field(default_factory=list)
+    interim_words: list[TimedWord] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    speech_finals: list[Marker] = field(default_factory=list)
+    utterance_ends: list[Marker] = field(default_factory=list)
+    speech_starts: list[Marker] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    strategies: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    #: Where the view begins (0.0 for a whole session).
+    since: float = 0.0
+
+
+@dataclass
+class _Channel:
+    words: list[TimedWord] = field(default_factory=list)  # finalized, sorted by start
+    gaps: list[Gap] = field(default_factory=list)
+    interim: list[TimedWord] = field(default_factory=list)
+
+
+class TimelineModel:
+    """Word timings, windows, gaps and events of a stream, ready for plotting.
+
+    Feed it entries in arrival order with `add`, and strategy decisions with `add_utterance`.
+    Finalized words tile the timeline; the latest interim words of each channel form a ghost
+    lane, trimmed when a final covers them and replaced by the next interim. Gaps are measured
+    between consecutive finalized words of a channel, including words of one final (which
+    UtteranceEnd does not look at, but a client-side silence rule does).
+
+    Everything of a session is kept (a one-hour session is ~10k words); `window(seconds)`
+    returns only the last seconds for drawing, so a redraw costs the same at minute 1 and 60.
+    `revision` counts changes per kind so a plot can resend only what changed.
+
+    >>> from dgwidgets.examples import example
+    >>> model = TimelineModel(gap_threshold=1.0)
+    >>> for entry in example("utterance-end"):
+    ...     model.add(entry)
+    >>> model.utterance_ends
+    [Marker(time=1.2, at=2.2, channel=0)]
+    >>> [(round(g.length, 3), g.over_threshold) for g in model.gaps]
+    [(0.1, False)]
+    >>> [w.word for w in model.interim_words], model.duration
+    (['How', 'are', 'you?'], 3.5)
+    """
+
+    KINDS = ("words", "interim", "windows", "gaps", "events", "decisions")
+
+    def __init__(self, gap_threshold: float = 1.0) -> None:
+        if gap_threshold <= 0:
+            raise ValueError(f"gap_threshold must be > 0 seconds, got {gap_threshold}")
+        self.gap_threshold = float(gap_threshold)
+        self.clear()
+
+    def clear(self) -> None:
+        self._channels: dict[int, _Channel] = {}
+        self._windows: list[Window] = []
+        self._speech_finals: list[Marker] = []
+        self._utterance_ends: list[Marker] = []
+        self._speech_starts: list[Marker] = []
+        self._decisions: list[Decision] = []
+        self._strategies: list[str] = []
+        self.duration = 0.0
+        # Bumped per kind on every change (never reset, so a plot never mistakes a cleared model
+        # for an unchanged one).
+        self.revision: dict[str, int] = dict.fromkeys(self.KINDS, 0) | getattr(self, "revision", {})
+        for kind in self.KINDS:
+            self.revision[kind] += 1
+
+    # -- feeding --------------------------------------------------------------------------------
+
+    def extend(self, entries: Iterable[Received]) -> None:
+        for entry in entries:
+            self.add(entry)
+
+    def add(self, entry: Received) -> None:
+        """Add one received message (other message types are ignored)."""
+        message, at = entry.message, float(entry.at)
+        if isinstance(message, Results):
+            self._add_results(message, at)
+        elif isinstance(message, UtteranceEnd):
+            self._utterance_ends.append(Marker(message.last_word_end, at, message.channel[0]))
+            self._seen(message.last_word_end, at)
+            self._bump("events")
+        elif isinstance(message, SpeechStarted):
+            self._speech_starts.append(Marker(message.timestamp, at, message.channel[0]))
+            self._seen(message.timestamp, at)
+            self._bump("events")
+
+    def add_utterance(self, strategy_name: str, utterance: Any) -> None:
+        """Record a strategy's decision (a `dgwidgets.utterances.Utterance`) in the strategy's lane."""
+        name = str(getattr(strategy_name, "name", strategy_name))
+        if name not in self._strategies:
+            self._strategies.append(name)
+        self._decisions.append(
+            Decision(
+                name,
+                float(utterance.end),
+                float(utterance.decided_at),
+                str(utterance.trigger),
+                bool(utterance.provisional),
+                float(utterance.start),
+                str(utterance.text),
+                int(getattr(utterance, "channel", 0)),
+            )
+        )
+        self._seen(utterance.end, utterance.decided_at)
+        self._bump("decisions")
+
+    def _bump(self, kind: str) -> None:
+        self.revision[kind] += 1
+
+    def _seen(self, *times: float) -> None:
+        self.duration = max(self.duration, *(float(t) for t in times))
+
+    def _channel(self, index: int) -> _Channel:
+        return self._channels.setdefault(index, _Channel())
+
+    def _add_results(self, results: Results, at: float) -> None:
+        index = results.channel_index[0]
+        channel = self._channel(index)
+        words = sorted(
+            (TimedWord(w.text, float(w.start), float(w.end), float(w.confidence), index) for w in results.words),
+            key=lambda w: w.start,
+        )
+        self._windows.append(Window(results.start, results.end, results.is_final, results.speech_final, index, at))
+        self._bump("windows")
+        self._seen(results.end, at, *(w.end for w in words))
+        if not results.is_final:
+            if channel.interim or words:
+                channel.interim = words
+                self._bump("interim")
+            return
+        if results.speech_final:
+            self._speech_finals.append(Marker(results.end, at, index))
+            self._bump("events")
+        kept = [w for w in channel.interim if w.start >= results.end - _EPS]
+        if len(kept) != len(channel.interim):
+            channel.interim = kept
+            self._bump("interim")
+        if words:
+            self._add_final_words(channel, results, words)
+            self._bump("words")
+            self._bump("gaps")
+
+    def _add_final_words(self, channel: _Channel, results: Results, words: list[TimedWord]) -> None:
+        final = channel.words
+        if not final or words[0].start >= final[-1].start + _EPS:
+            # The usual case: finals tile the timeline, so new words go at the end and only the
+            # gaps they add need computing (a one-hour session stays cheap).
+            before = len(final)
+            final.extend(words)
+            self._extend_gaps(channel, max(before - 1, 0))
+            return
+        # Out of order (a repeated or overlapping final, or several channels' logs merged): a
+        # later final replaces the finalized words inside its window, then gaps are redone.
+        low = min(results.start, words[0].start) - _EPS
+        high = max(results.end, words[-1].end)
+        channel.words = sorted(
+            [w for w in final if not (low <= w.start < high - _EPS)] + words,
+            key=lambda w: w.start,
+        )
+        channel.gaps = []
+        self._extend_gaps(channel, 0)
+
+    def _extend_gaps(self, channel: _Channel, first: int) -> None:
+        words = channel.words
+        for previous, word in zip(words[first:], words[first + 1 :]):
+            length = word.start - previous.end
+            if length > 0:
+                channel.gaps.append(
+                    Gap(previous.end, word.start, length, length >= self.gap_threshold - _EPS, word.channel)
+                )
+
+    # -- read-outs ------------------------------------------------------------------------------
+
+    @property
+    def channels(self) -> list[int]:
+        return sorted(self._channels)
+
+    @property
+    def words(self) -> list[TimedWord]:
+        """Finalized words of all channels, sorted by start."""
+        return self._merged("words")
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """Gaps between consecutive finalized words of each channel, sorted by start."""
+        return self._merged("gaps")
+
+    @property
+    def interim_words(self) -> list[TimedWord]:
+        """The latest interim words of each channel not yet covered by a final (the ghost lane)."""
+        return self._merged("interim")
+
+    @property
+    def windows(self) -> list[Window]:
+        return list(self._windows)
+
+    @property
+    def speech_finals(self) -> list[Marker]:
+        return list(self._speech_finals)
+
+    @property
+    def utterance_ends(self) -> list[Marker]:
+        return list(self._utterance_ends)
+
+    @property
+    def speech_starts(self) -> list[Marker]:
+        return list(self._speech_starts)
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return list(self._decisions)
+
+    @property
+    def strategies(self) -> list[str]:
+        """Strategy names in order of first decision (one plot lane each)."""
+        return list(self._strategies)
+
+    def _merged(self, name: str) -> list[Any]:
+        lists = [getattr(self._channels[c], name) for c in sorted(self._channels)]
+        if len(lists) == 1:
+            return list(lists[0])
+        return list(heapq.merge(*lists, key=lambda item: item.start))
+
+    def snapshot(self) -> TimelineView:
+        """The whole session."""
+        return self.window(None)
+
+    def window(self, seconds: float | None) -> TimelineView:
+        """What lies in the last `seconds` of stream time (everything when None).
+
+        An item is kept when any part of it (for events: the stream time or the arrival) falls
+        at or after `duration - seconds`.
+        """
+        if seconds is None or seconds >= self.duration:
+            since = 0.0
+            keep = _everything
+        else:
+            since = self.duration - float(seconds)
+
+            def keep(first: float, last: float) -> bool:
+                return last >= since
+
+        words: list[list[TimedWord]] = []
+        gaps: list[list[Gap]] = []
+        for index in sorted(self._channels):
+            channel = self._channels[index]
+            words.append(_tail(channel.words, since))
+            # Gaps of a channel never overlap, so their ends are sorted too: an exact search.
+            gaps.append(channel.gaps[bisect.bisect_left(channel.gaps, since, key=lambda g: g.end) :])
+
+        def merged(lists: list[list[Any]]) -> list[Any]:
+            return list(lists[0]) if len(lists) == 1 else list(heapq.merge(*lists, key=lambda item: item.start))
+
+        return TimelineView(
+            words=merged(words) if words else [],
+            interim_words=[w for w in self.interim_words if keep(w.start, w.end)],
+            windows=[w for w in self._windows if keep(w.start, w.end)],
+            gaps=merged(gaps) if gaps else [],
+            speech_finals=[m for m in self._speech_finals if keep(m.time, max(m.time, m.at))],
+            utterance_ends=[m for m in self._utterance_ends if keep(m.time, max(m.time, m.at))],
+            speech_starts=[m for m in self._speech_starts if keep(m.time, max(m.time, m.at))],
+            decisions=[d for d in self._decisions if keep(d.end, max(d.end, d.decided_at))],
+            strategies=list(self._strategies),
+            duration=self.duration,
+            since=since,
+        )
+
+
+def _everything(first: float, last: float) -> bool:
+    return True
+
+
+# No word lasts longer than this; it bounds the search of `_tail` (word ends need not be sorted).
+_LONGEST_WORD = 30.0
+
+
+def _tail(items: list[Any], since: float) -> list[Any]:
+    """Words (sorted by start) that end at or after `since`, found without scanning the whole list."""
+    if since <= 0:
+        return list(items)
+    first = bisect.bisect_left(items, since - _LONGEST_WORD, key=lambda item: item.start)
+    return [item for item in items[first:] if item.end >= since]
