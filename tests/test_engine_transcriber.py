@@ -32,46 +32,25 @@ from dgwidgets.protocol import LiveOptions, Message, Results, SpeechStarted, Utt
 from dgwidgets.samples import sample, samples
 from dgwidgets.utterances import SpeechFinal
 
-try:
-    from tests.engine_runs import (
-        ALL_FEATURES,
-        DOCS,
-        duration_of,
-        final_text,
-        final_words,
-        finals,
-        interims,
-        options_for,
-        pcm_of,
-        results,
-        run,
-        show,
-        speech_finals,
-        speech_starts,
-        stream,
-        utterance_ends,
-        wer,
-    )
-except ImportError:  # pragma: no cover - tests/ on sys.path instead of the repository root
-    from engine_runs import (  # type: ignore[no-redef]
-        ALL_FEATURES,
-        DOCS,
-        duration_of,
-        final_text,
-        final_words,
-        finals,
-        interims,
-        options_for,
-        pcm_of,
-        results,
-        run,
-        show,
-        speech_finals,
-        speech_starts,
-        stream,
-        utterance_ends,
-        wer,
-    )
+from .engine_runs import (
+    ALL_FEATURES,
+    DOCS,
+    duration_of,
+    final_text,
+    final_words,
+    finals,
+    interims,
+    options_for,
+    pcm_of,
+    results,
+    run,
+    show,
+    speech_finals,
+    speech_starts,
+    stream,
+    utterance_ends,
+    wer,
+)
 
 SAMPLE_NAMES = [s.name for s in samples()]
 FRAME = 512 / SAMPLE_RATE  # the VAD frame: every decision is on this grid

@@ -18,7 +18,7 @@ import anywidget
 import traitlets
 
 from ..session import Received, SessionLog
-from .timeline import Throttle
+from .coalesce import FollowsLog, Throttle
 from .viewmodels import TableModel
 
 __all__ = ["ResultsTable"]
@@ -26,7 +26,7 @@ __all__ = ["ResultsTable"]
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 
-class ResultsTable(anywidget.AnyWidget):
+class ResultsTable(FollowsLog, anywidget.AnyWidget):
     """The rolling table of Results (numbered as in the docs) and events, interims as they are replaced.
 
     Without a `log`, the table keeps its own SessionLog of what it was given (`append`/`extend`),
@@ -104,11 +104,6 @@ class ResultsTable(anywidget.AnyWidget):
         self._owns_log = False
         self.extend(log.entries)
 
-    def follow(self, log: SessionLog) -> None:
-        """Show `log` and every entry appended to it from now on (until `clear`, `load` or `close`)."""
-        self.load(log)
-        self._unsubscribe = log.subscribe(self.append)
-
     def clear(self) -> None:
         """Empty the table and start a new log of its own (keeping the previous log's options)."""
         self._stop_following()
@@ -170,16 +165,6 @@ class ResultsTable(anywidget.AnyWidget):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _stop_following(self) -> None:
-        # getattr: close() also runs from Widget.__del__, even when __init__ failed half-way.
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            unsubscribe()
-            self._unsubscribe = None
-
     def close(self) -> None:
-        throttle = getattr(self, "_throttle", None)
-        if throttle is not None:
-            throttle.cancel()
-        self._stop_following()
+        self._stop_updates()
         super().close()

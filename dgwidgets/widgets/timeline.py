@@ -21,9 +21,7 @@ plot dirty and a redraw of the latest state goes out at most `max_fps` times a s
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -32,9 +30,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..session import Received, SessionLog
+from .coalesce import FollowsLog, Throttle
 from .viewmodels import TimelineModel, TimelineView
 
-__all__ = ["WordTimeline", "Throttle", "LANES"]
+__all__ = ["WordTimeline", "Throttle", "LANES"]  # Throttle re-exported for existing imports
 
 #: The fixed lanes, top to bottom; strategy lanes follow them.
 LANES = ("words", "interim", "windows", "gaps", "events")
@@ -59,61 +58,6 @@ def _lane_y(index: int) -> float:
     return -float(index)
 
 
-class Throttle:
-    """Calls `action` at most `rate` times a second on the running asyncio loop, after `poke()`.
-
-    `poke()` only marks work pending; the call happens on the loop (never inside the caller), so
-    a burst of pokes costs one call with the latest state. Without a running loop nothing is
-    scheduled: the owner calls `flush()` (Jupyter's kernel loop is always running in a cell).
-
-    >>> calls = []
-    >>> throttle = Throttle(lambda: calls.append(1), rate=10)
-    >>> throttle.poke(); throttle.poke(); calls
-    []
-    >>> throttle.flush(); calls
-    [1]
-    """
-
-    def __init__(self, action: Callable[[], None], *, rate: float) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be > 0 per second, got {rate}")
-        self.action = action
-        self.interval = 1.0 / rate
-        self.pending = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._last = float("-inf")
-
-    def poke(self) -> None:
-        self.pending = True
-        if self._handle is not None:
-            return  # already scheduled: that call will see the latest state
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (a script, a test): flush() does the work
-        # Even with no delay, call_later defers the call until the current burst (a replay at
-        # full speed, a cell adding many entries) has finished.
-        delay = max(0.0, self._last + self.interval - time.monotonic())
-        self._handle = loop.call_later(delay, self._run)
-
-    def _run(self) -> None:
-        self._handle = None
-        if self.pending:
-            self.flush()
-
-    def flush(self) -> None:
-        """Do the work now (cancelling a scheduled call)."""
-        self.cancel()
-        self.pending = False
-        self._last = time.monotonic()
-        self.action()
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-
 def _nan_joined(segments: Iterable[Iterable[float]]) -> np.ndarray:
     """Concatenate point runs with a NaN after each, so one line trace draws them all apart."""
     out: list[float] = []
@@ -123,7 +67,7 @@ def _nan_joined(segments: Iterable[Iterable[float]]) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-class WordTimeline(widgets.VBox):
+class WordTimeline(FollowsLog, widgets.VBox):
     """The word-timing plot: feed it entries (and strategy decisions); it redraws at most `max_fps`/s.
 
     Display the widget itself; `figure` is the `plotly.graph_objects.FigureWidget` inside it.
@@ -314,11 +258,6 @@ class WordTimeline(widgets.VBox):
             for utterance in items:
                 self.model.add_utterance(name, utterance)
         self.refresh()
-
-    def follow(self, log: SessionLog) -> None:
-        """Show `log` and every entry appended to it from now on (until `clear`, `load` or `close`)."""
-        self.load(log)
-        self._unsubscribe = log.subscribe(self.append)
 
     def clear(self) -> None:
         """Forget everything (the next redraw shows an empty plot; zoom resets)."""
@@ -540,19 +479,9 @@ class WordTimeline(widgets.VBox):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _stop_following(self) -> None:
-        # getattr: close() also runs from Widget.__del__, even when __init__ failed half-way.
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            unsubscribe()
-            self._unsubscribe = None
-
     def close(self) -> None:
         """Stop redrawing and following, and close the figure and this widget."""
-        throttle = getattr(self, "_throttle", None)
-        if throttle is not None:
-            throttle.cancel()
-        self._stop_following()
+        self._stop_updates()
         figure = getattr(self, "figure", None)
         if figure is not None:
             figure.close()
