@@ -187,3 +187,25 @@ def test_samples_lists_every_sample_with_what_it_teaches():
     for name in ("credit-card", "drive-thru", "voice-agent", "yes"):
         assert f"sample:{name}" in out
     assert "UtteranceEnd" in out
+
+
+def test_stream_with_a_wrong_key_exits_1_without_showing_it(tmp_path):
+    from dgwidgets.server import BackgroundServer
+
+    saved = tmp_path / "s.jsonl"
+    with BackgroundServer(api_key="right-key-123") as server:
+        result = run(
+            "stream",
+            "sample:yes",
+            "--url",
+            server.url,
+            "--api-key",
+            "wrong-key-456",
+            "--speed",
+            "0",
+            "--save",
+            str(saved),
+        )
+    assert result.returncode == 1
+    assert "did not accept the API key" in result.stderr
+    assert "wrong-key-456" not in result.stderr + result.stdout + saved.read_text()
