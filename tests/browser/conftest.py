@@ -196,7 +196,8 @@ def page(browser):
 def open_and_run(page, server: JupyterServer, notebook: str, *, timeout: float = 60.0) -> None:
     """Open ``notebook`` in JupyterLab, wait for an idle kernel, and run all its cells."""
     ms = timeout * 1000
-    page.goto(server.url(f"lab/tree/{notebook}"), timeout=ms)
+    # ?reset: a fresh workspace, so notebooks opened by earlier tests are not restored beside this one
+    page.goto(server.url(f"lab/tree/{notebook}?reset"), timeout=ms)
     page.wait_for_function(
         """(name) => {
             const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;

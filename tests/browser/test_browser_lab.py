@@ -24,7 +24,7 @@ def test_notebook_03_shows_the_live_table_and_plot(page, jupyter_server):
     open_and_run(page, jupyter_server, NOTEBOOK.name, timeout=90)
     wait_for_output(page, "concatenating is_final until speech_final gives the three dictated groups", timeout=120)
 
-    lab = page.locator(".dg-stream-lab").last
+    lab = page.locator(".dg-stream-lab:visible").last
     lab.scroll_into_view_if_needed()
     table = lab.locator(".dg-results-table")
     table.locator("[data-kind]").first.wait_for(timeout=20_000)
@@ -46,6 +46,6 @@ def test_notebook_03_shows_the_live_table_and_plot(page, jupyter_server):
     screenshot(panel, "notebook03_parameter_panel")
     status = lab.locator(".dg-status")
     assert "done:" in status.inner_text() and "3 speech_final" in status.inner_text()
-    doc_table = page.locator(".dg-results-table").first
+    doc_table = page.locator(".dg-results-table:visible").first
     screenshot(doc_table, "notebook03_doc_table")
     assert not [e for e in page.errors if "dgwidgets" in e or "anywidget" in e], page.errors

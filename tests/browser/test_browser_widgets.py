@@ -120,7 +120,7 @@ def test_microphone_streams_to_the_local_engine(page, jupyter_server):
     assert received >= 6.0, text
     assert "closed True" in text and "status stopped" in text, text
     assert "⚠" not in widget.inner_text()
-    screenshot(page.locator(".jp-Notebook"), "browser_microphone_notebook")
+    screenshot(page.locator(".jp-Notebook:visible"), "browser_microphone_notebook")
     print(f"\n{text}\nmicrophone test: {time.monotonic() - started:.1f} s")
 
 
