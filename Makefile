@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
 	@touch $(STAMP)
 
+# JupyterLab refuses to start as root (containers, CI machines) unless told it may.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	DGWIDGETS_BACKEND=local $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks
+	DGWIDGETS_BACKEND=$${DGWIDGETS_BACKEND:-local} $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 \
+		--notebook-dir=notebooks $(ALLOW_ROOT)
 
 # The docs' credit-card example, live: the sample dictation through the local engine in real time.
 demo: $(STAMP)

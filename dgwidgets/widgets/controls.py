@@ -24,12 +24,16 @@ from ..client import API_KEY_ENV, Backend
 from ..protocol import DEFAULT_ENDPOINTING_MS, MIN_UTTERANCE_END_MS, LiveOptions, OptionsError
 from ..samples import samples
 
-__all__ = ["ParameterPanel", "SOURCE_MIC", "SOURCE_BROWSER_MIC", "SOURCE_UPLOAD"]
+__all__ = ["ParameterPanel", "SOURCE_MIC", "SOURCE_BROWSER_MIC", "SOURCE_UPLOAD", "BACKEND_ENV", "URL_ENV"]
 
 SOURCE_MIC = "mic"
 SOURCE_BROWSER_MIC = "browser-mic"
 SOURCE_UPLOAD = "upload"
 _BACKENDS = (("Local engine", "local"), ("Deepgram cloud", "cloud"), ("Custom URL", "url"))
+#: The default backend of new panels (`make lab` sets it to `local`; a class may use `url` or `cloud`).
+BACKEND_ENV = "DGWIDGETS_BACKEND"
+#: With the `url` backend, the default URL (e.g. the classroom server's).
+URL_ENV = "DGWIDGETS_URL"
 _SPEEDS = (("real time (1×)", 1.0), ("2×", 2.0), ("as fast as possible", 0.0))
 _DESCRIPTION = {"description_width": "initial"}
 
@@ -51,8 +55,8 @@ class ParameterPanel(W.VBox):
         self,
         *,
         source: str = "sample:credit-card",
-        backend: str = "local",
-        url: str = "",
+        backend: str | None = None,
+        url: str | None = None,
         api_key: str | None = None,
         speed: float = 1.0,
         interim_results: bool = True,
@@ -67,6 +71,12 @@ class ParameterPanel(W.VBox):
     ) -> None:
         self._api_key = api_key
         self._uploaded: Path | None = None
+        backend = backend or os.environ.get(BACKEND_ENV) or "local"
+        if backend not in dict(_BACKENDS).values():
+            raise ValueError(
+                f"backend must be one of local, cloud, url (from {BACKEND_ENV} or the argument), got {backend!r}"
+            )
+        url = url if url is not None else os.environ.get(URL_ENV, "")
         choices = _source_choices()
         values = [v for _, v in choices]
         if source not in values:

@@ -51,7 +51,7 @@ class StreamLab(W.VBox):
     Parameters are Deepgram's live options by name (``interim_results=True, endpointing=300,
     utterance_end_ms=1000, vad_events=True, …``); `source` is ``sample:NAME``, a file path,
     ``mic`` or ``browser-mic``; `backend` is ``local``, ``cloud`` (key from `api_key` or
-    DEEPGRAM_API_KEY) or ``url`` (with `url`).
+    DEEPGRAM_API_KEY) or ``url`` (with `url`); by default DGWIDGETS_BACKEND (and DGWIDGETS_URL), else ``local``.
 
     Use the Start button, or from code: ``await lab.run()`` (stream to the end, returns the
     SessionLog) or ``lab.start()`` (returns at once; the stream runs in the background).
@@ -61,8 +61,8 @@ class StreamLab(W.VBox):
         self,
         *,
         source: str = "sample:credit-card",
-        backend: str = "local",
-        url: str = "",
+        backend: str | None = None,
+        url: str | None = None,
         api_key: str | None = None,
         speed: float = 1.0,
         strategies: Sequence[str] = DEFAULT_STRATEGIES,
