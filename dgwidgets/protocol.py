@@ -218,7 +218,7 @@ class LiveOptions:
         set_(self, "extra", _as_extra(self.extra))
         other = tuple((str(k), str(v)) for k, v in (self.other or ()))
         for key, _ in other:
-            if key in _FIELD_NAMES:
+            if key in _FIELD_NAMES and key != "other":  # a parameter named "other" is just unknown
                 raise OptionsError(key, dict(other)[key], "is a modelled option: pass it by name, not in other")
         set_(self, "other", other)
 

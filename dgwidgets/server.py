@@ -23,11 +23,12 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
@@ -40,7 +41,7 @@ from websockets.http11 import Request, Response
 
 from .engine.transcriber import MODEL_INFO, MODEL_UUID, RecognizerFactory, StreamTranscriber, default_recognizer
 from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
-from .wire_audio import LOCAL_ENCODINGS, AudioDecodeError, StreamDecoder
+from .wire_audio import LOCAL_ENCODINGS, MAX_CHANNELS, MIN_SAMPLE_RATE, AudioDecodeError, StreamDecoder
 
 __all__ = [
     "LocalServer",
@@ -66,7 +67,7 @@ DATA_0000 = "DATA-0000"
 class ServerSettings:
     """Limits and behaviour of a local server (defaults suit a classroom on one machine)."""
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never shown in a repr
     #: Seconds without audio or a text message before close 1011 (Deepgram: about 10 s).
     inactivity_timeout: float = 10.0
     #: Largest accepted websocket frame; bigger frames close the stream (1009).
@@ -84,6 +85,24 @@ class _Reject(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+#: Longest `dg-error` header value; clients refuse header lines over 8 KiB (websockets, aiohttp, browsers).
+_MAX_ERROR_HEADER = 2048
+_HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def _header_text(message: str) -> str:
+    """`message` as a valid HTTP header value: printable ASCII, other characters escaped, length bounded.
+
+    The JSON body keeps the exact text; a query value with a newline, a control character or a
+    character outside Latin-1 would otherwise be refused by websockets (a 500 instead of the 400).
+
+    >>> print(_header_text("Invalid 'x' value of 'a\\r\\nb\u2713'."))
+    Invalid 'x' value of 'a\\r\\nb\\u2713'.
+    """
+    text = _HEADER_UNSAFE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), message)
+    return text if len(text) <= _MAX_ERROR_HEADER else text[: _MAX_ERROR_HEADER - 3] + "..."
+
+
 def _json_response(status: int, code: str, message: str, request_id: str) -> Response:
     body = json.dumps({"err_code": code, "err_msg": message, "request_id": request_id}).encode()
     headers = Headers(
@@ -91,7 +110,7 @@ def _json_response(status: int, code: str, message: str, request_id: str) -> Res
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
             ("dg-request-id", request_id),
-            ("dg-error", message),
+            ("dg-error", _header_text(message)),
             ("Connection", "close"),
         ]
     )
@@ -132,7 +151,8 @@ class _Stream:
             encoding=options.encoding, sample_rate=options.sample_rate, channels=options.channels
         )
         self.transcriber: StreamTranscriber | None = None
-        self.closing: tuple[int, str] | None = None
+        #: Set when the processor stops reading the queue (the stream is closing or closed).
+        self.ended = asyncio.Event()
 
     async def run(self) -> None:
         processor = asyncio.create_task(self._process(), name=f"dgwidgets-stream-{self.request_id}")
@@ -140,41 +160,74 @@ class _Stream:
             await self._receive()
         except ConnectionClosed:
             pass
+        except Exception:  # a bug in the receive loop: the client hears of it (1011) and the server goes on
+            log.exception("stream %s: receive loop failed", self.request_id)
+            await self._put(("error", None))
         finally:
-            if not processor.done():
-                # The client is gone (or asked to close): let the processor finish what was queued.
-                with contextlib.suppress(asyncio.QueueFull):
-                    self.queue.put_nowait(("gone", None))
-            await asyncio.shield(processor)
+            # The client is gone (or asked to close): let the processor finish what was queued.
+            await self._put(("gone", None))
+            try:
+                await asyncio.shield(processor)
+            except asyncio.CancelledError:  # the handler itself is cancelled (loop shutdown): leave no task behind
+                processor.cancel()
+                raise
 
     # -- receiving ------------------------------------------------------------------------------
 
+    async def _put(self, item: tuple[str, Any]) -> None:
+        """Queue an item for the processor; dropped once the processor has stopped reading the queue.
+
+        Waiting for queue space (backpressure) must not outlive the processor: after it closes the
+        stream (1008, an internal error, a send to a vanished client) nothing would free the space.
+        """
+        if self.ended.is_set():
+            return
+        if not self.queue.full():
+            self.queue.put_nowait(item)
+            return
+        put = asyncio.ensure_future(self.queue.put(item))
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            await asyncio.wait({put, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (put, ended):
+                waiter.cancel()
+
     async def _receive(self) -> None:
         timeout = self.server.settings.inactivity_timeout
+        done = False
         while True:
+            if done or self.ended.is_set():
+                # The stream is ending: keep reading (and dropping) frames so that the client's close
+                # frame is seen at once, however much audio it sent after CloseStream; the closed
+                # connection ends this loop with ConnectionClosed.
+                await self.ws.recv()
+                continue
             try:
                 # Cancelling recv() loses nothing in websockets' asyncio implementation.
                 frame = await asyncio.wait_for(self.ws.recv(), timeout)
             except asyncio.TimeoutError:
-                await self.queue.put(("timeout", None))
-                return
+                await self._put(("timeout", None))
+                done = True
+                continue
             if isinstance(frame, bytes):
                 if not frame:  # the legacy close signal
-                    await self.queue.put(("close", None))
-                    return
+                    await self._put(("close", None))
+                    done = True
+                    continue
                 self.sha.update(frame)
-                await self.queue.put(("audio", frame))
+                await self._put(("audio", frame))
                 continue
             kind = self._control_type(frame)
             if kind == "KeepAlive":
                 continue
             if kind == "Finalize":
-                await self.queue.put(("finalize", None))
+                await self._put(("finalize", None))
             elif kind == "CloseStream":
-                await self.queue.put(("close", None))
-                return
+                await self._put(("close", None))
+                done = True
             else:
-                await self.queue.put(
+                await self._put(
                     (
                         "reply",
                         ErrorMessage(
@@ -190,13 +243,16 @@ class _Stream:
         """The control message's type, or the reason it is not one (used in the SchemaError)."""
         try:
             data = json.loads(text)
+        except RecursionError:  # e.g. "[[[[..." nested deeper than Python's recursion limit
+            return "not valid JSON (nested too deeply)"
         except ValueError as err:
             return f"not valid JSON ({err})"
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             return 'expected an object with a "type" field'
         if data["type"] in ("KeepAlive", "Finalize", "CloseStream"):
             return data["type"]
-        return f"unknown variant {data['type']!r}, expected one of KeepAlive, Finalize, CloseStream"
+        shown = repr(data["type"]) if len(data["type"]) <= 100 else repr(data["type"][:100]) + "..."
+        return f"unknown variant {shown}, expected one of KeepAlive, Finalize, CloseStream"
 
     # -- processing -----------------------------------------------------------------------------
 
@@ -216,17 +272,22 @@ class _Stream:
                 elif kind == "timeout":
                     await self._finish(1011, NET_0001)
                     return
+                elif kind == "error":
+                    raise RuntimeError("the receive loop failed")
         except AudioDecodeError as err:
             log.info("stream %s: undecodable audio: %s", self.request_id, err)
-            await self._finish(1008, DATA_0000, flush=False)
+            with contextlib.suppress(ConnectionClosed):  # the client may be gone already
+                await self._finish(1008, DATA_0000, flush=False)
         except ConnectionClosed:
             pass
         except Exception:  # a bug must not take the server down, and the client must hear of it
             log.exception("stream %s failed", self.request_id)
+            self.ended.set()
             with contextlib.suppress(Exception):
                 await self.ws.close(1011, "internal error in the dgwidgets local engine")
         finally:
-            # Unblock a receive loop waiting for queue space; it then sees the closed socket.
+            # Nothing reads the queue any more: free it, and let the receive loop drop what comes.
+            self.ended.set()
             while not self.queue.empty():
                 self.queue.get_nowait()
 
@@ -265,6 +326,7 @@ class _Stream:
 
     async def _finish(self, code: int, reason: str, *, flush: bool = True) -> None:
         messages = await self._run(self._close) if flush else []
+        self.ended.set()  # from here on, incoming frames are read and dropped
         messages.append(self._metadata())
         await self._send_all(messages)
         await self.ws.close(code, reason)
@@ -312,6 +374,7 @@ class LocalServer:
             self.settings = ServerSettings(**{**self.settings.__dict__, "api_key": api_key})
         self.recognizer_factory = recognizer_factory
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="dgwidgets-engine")
+        self._executor_closed = False
         self._server: Server | None = None
         self._active = 0
         self._streams: set[asyncio.Task] = set()
@@ -339,6 +402,9 @@ class LocalServer:
                 "serving on %s without --api-key: anyone who can reach this address can use the engine",
                 self.host,
             )
+        if self._executor_closed:  # started again after stop(): the old pool is shut down
+            self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="dgwidgets-engine")
+            self._executor_closed = False
         self._server = await serve(
             self._handle,
             self.host,
@@ -358,6 +424,7 @@ class LocalServer:
             await self._server.wait_closed()
             self._server = None
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self._executor_closed = True
 
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"
@@ -400,6 +467,21 @@ class LocalServer:
                 "INVALID_QUERY_PARAMETER",
                 f"Invalid 'encoding' value of '{options.encoding}'. The dgwidgets local engine decodes "
                 f"{', '.join(LOCAL_ENCODINGS)} and WAV (no encoding).",
+            )
+        if options.encoding is not None and options.sample_rate is not None and options.sample_rate < MIN_SAMPLE_RATE:
+            # e.g. 1 Hz audio would be upsampled 16000 times: a few bytes would cost minutes of recognition
+            raise _Reject(
+                400,
+                "INVALID_QUERY_PARAMETER",
+                f"Invalid 'sample_rate' value of '{options.sample_rate}'. The dgwidgets local engine decodes "
+                f"audio sampled at {MIN_SAMPLE_RATE} Hz or more.",
+            )
+        if options.encoding is not None and options.channels > MAX_CHANNELS:
+            raise _Reject(
+                400,
+                "INVALID_QUERY_PARAMETER",
+                f"Invalid 'channels' value of '{options.channels}'. The dgwidgets local engine decodes "
+                f"up to {MAX_CHANNELS} channels.",
             )
         if self._active >= self.settings.max_connections:
             raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
@@ -461,6 +543,8 @@ class BackgroundServer:
     def start(self, timeout: float = 10.0) -> BackgroundServer:
         if self._thread is not None:
             return self
+        self._ready.clear()  # a server stopped and started again must wait for its new loop
+        self._error = None
         self._thread = threading.Thread(target=self._main, name="dgwidgets-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -473,6 +557,8 @@ class BackgroundServer:
         if self._loop is not None and self._stop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the local engine's thread did not stop within %s s", timeout)
         self._thread = None
 
     def __enter__(self) -> BackgroundServer:
@@ -495,4 +581,8 @@ class BackgroundServer:
             await self._stop.wait()
             await self.server.stop()
 
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        finally:
+            # Join the recognition workers too, so that stop() returning means no thread is left.
+            self.server.executor.shutdown(wait=True, cancel_futures=True)

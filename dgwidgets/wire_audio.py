@@ -19,10 +19,24 @@ import struct
 
 import numpy as np
 
-__all__ = ["StreamDecoder", "AudioDecodeError", "LOCAL_ENCODINGS", "ulaw_to_int16", "alaw_to_int16"]
+__all__ = [
+    "StreamDecoder",
+    "AudioDecodeError",
+    "LOCAL_ENCODINGS",
+    "MIN_SAMPLE_RATE",
+    "MAX_CHANNELS",
+    "ulaw_to_int16",
+    "alaw_to_int16",
+]
 
 #: Encodings the local engine decodes (plus containerized WAV when no encoding is given).
 LOCAL_ENCODINGS = ("linear16", "linear32", "mulaw", "alaw")
+#: Lowest sample rate decoded (telephone audio). Lower rates are refused: resampling 1 Hz audio to
+#: 16 kHz would turn a few bytes into hours of audio to recognise.
+MIN_SAMPLE_RATE = 8000
+#: Most channels decoded. A WAV header claiming 65535 channels would make the resampler allocate
+#: gigabytes (measured: 7 GB and 30 s for one 44-byte header at 44.1 kHz).
+MAX_CHANNELS = 32
 _MAX_HEADER = 1 << 16  # a WAV header longer than this is not a header
 
 
@@ -141,8 +155,12 @@ class StreamDecoder:
     def _configure(self) -> None:
         if not self.sample_rate or self.sample_rate <= 0:
             raise AudioDecodeError(f"invalid sample rate {self.sample_rate}")
-        if self.channels < 1:
-            raise AudioDecodeError(f"invalid channel count {self.channels}")
+        if self.sample_rate < MIN_SAMPLE_RATE:
+            raise AudioDecodeError(f"sample rate {self.sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            raise AudioDecodeError(
+                f"invalid channel count {self.channels} (the local engine decodes 1..{MAX_CHANNELS})"
+            )
         if self.sample_rate != self.target_rate:
             import soxr
 

@@ -287,3 +287,8 @@ def test_messages_round_trip_through_json(msg):
     again = parse_message(text)
     assert again == msg
     assert serialize_message(again) == text
+
+
+def test_a_parameter_named_like_an_internal_field_is_just_unknown():
+    opts = LiveOptions.from_query("other=1&interim_results=true")
+    assert opts.other == (("other", "1"),) and LiveOptions.from_query(opts.to_query()) == opts
