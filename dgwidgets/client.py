@@ -28,8 +28,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from . import redaction
 from .protocol import LiveOptions, MessageError, OptionsError, UnknownMessage, parse_message
 from .session import Received, SessionLog
+
+redaction.install()
 
 __all__ = [
     "CLOUD_URL",

@@ -39,9 +39,12 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from . import redaction
 from .engine.transcriber import MODEL_INFO, MODEL_UUID, RecognizerFactory, StreamTranscriber, default_recognizer
 from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
 from .wire_audio import LOCAL_ENCODINGS, MAX_CHANNELS, MIN_SAMPLE_RATE, AudioDecodeError, StreamDecoder
+
+redaction.install()
 
 __all__ = [
     "LocalServer",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,28 +48,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 _HEADER_KEY = "dgwidgets_session"
-
-
-class _RedactHandshakeKeys(logging.Filter):
-    """websockets logs every handshake header at DEBUG level, so `logging.basicConfig(level=DEBUG)` in a
-    notebook would print the API key (``Authorization: Token KEY``, or a browser's ``token, KEY``
-    subprotocol) into the cell's output. Keep the header's name, hide its value."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if record.msg in ("> %s: %s", "< %s: %s") and isinstance(args, tuple) and len(args) == 2:
-            name, value = str(args[0]), str(args[1])
-            if name.lower() == "authorization":
-                record.args = (name, "***")
-            elif name.lower() == "sec-websocket-protocol" and "," in value:
-                scheme = value.split(",", 1)[0].strip()
-                record.args = (name, f"{scheme}, ***" if scheme.lower() in ("token", "bearer") else "***")
-        return True
-
-
-# Installed here because every dgwidgets import loads this module (the client, the server and the CLI).
-for _name in ("websockets.client", "websockets.server"):
-    logging.getLogger(_name).addFilter(_RedactHandshakeKeys())
 
 
 class SessionFileError(ValueError):
