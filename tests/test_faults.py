@@ -7,9 +7,7 @@ Every wait is bounded by a count and a deadline, so a regression fails instead o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import json
 import threading
 import time
 
@@ -18,15 +16,16 @@ import psutil
 import pytest
 import soundfile as sf
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from dgwidgets.audio import FileSource, PushSource
 from dgwidgets.client import Backend, ConnectionLostError, LiveClient, StreamClosedError
 from dgwidgets.engine.transcriber import StreamTranscriber
-from dgwidgets.protocol import LiveOptions, Metadata, Results, parse_message
+from dgwidgets.protocol import LiveOptions, Metadata, Results
 from dgwidgets.samples import sample
 from dgwidgets.server import DATA_0000, NET_0001, BackgroundServer, ServerSettings
 from dgwidgets.wire_audio import StreamDecoder
+
+from .ws_helpers import send_and_collect
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,23 +50,9 @@ def final_text(messages) -> str:
 
 async def ws_stream(url, frames, *, close=True, timeout=30.0):
     """Send frames (then CloseStream); collect (messages, close code, close reason). Bounded by `timeout`."""
-    messages = []
     async with asyncio.timeout(timeout):
         async with connect(url, max_size=None) as ws:
-
-            async def send():
-                with contextlib.suppress(ConnectionClosed):
-                    for frame in frames:
-                        await ws.send(frame)
-                    if close:
-                        await ws.send(json.dumps({"type": "CloseStream"}))
-
-            sender = asyncio.create_task(send())
-            with contextlib.suppress(ConnectionClosed):
-                async for text in ws:
-                    assert isinstance(text, str), "the server sends text frames only"
-                    messages.append(parse_message(text))
-            await sender
+            messages = await send_and_collect(ws, frames, close=close)
             return messages, ws.close_code, ws.close_reason
 
 

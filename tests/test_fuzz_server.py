@@ -7,7 +7,6 @@ One module-scoped server; each example is bounded by a timeout and hypothesis by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import struct
 from urllib.parse import quote
@@ -16,11 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
-from dgwidgets.protocol import ErrorMessage, Metadata, Results, parse_message
+from dgwidgets.protocol import ErrorMessage, Metadata, Results
 from dgwidgets.samples import sample
 from dgwidgets.server import DATA_0000, BackgroundServer, ServerSettings, _header_text
+
+from .ws_helpers import send_and_collect
 
 pytestmark = pytest.mark.timeout(180)
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -40,22 +41,8 @@ async def exchange(url, frames, *, close=True):
             ws = await connect(url, max_size=None, open_timeout=EXAMPLE_TIMEOUT)
         except InvalidStatus as err:
             return "status", err.response
-        messages = []
         async with ws:
-
-            async def send():
-                with contextlib.suppress(ConnectionClosed):
-                    for frame in frames:
-                        await ws.send(frame)
-                    if close:
-                        await ws.send(json.dumps({"type": "CloseStream"}))
-
-            sender = asyncio.create_task(send())
-            with contextlib.suppress(ConnectionClosed):
-                async for text in ws:
-                    assert isinstance(text, str)
-                    messages.append(parse_message(text))
-            await sender
+            messages = await send_and_collect(ws, frames, close=close)
         return "open", messages, ws.close_code, ws.close_reason
 
 
