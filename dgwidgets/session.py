@@ -271,6 +271,11 @@ class SessionLog:
                 if index == last_index and not ends_cleanly and not strict and log is not None:
                     log.recovered_from_truncation = True
                     break
+                if log is None:  # the header itself is not JSON: some other kind of file
+                    raise SessionFileError(
+                        f"{name}, line {number}: not a dgwidgets session (a JSONL file whose first line is "
+                        f'its header with "{_HEADER_KEY}"; sessions come from --save or SessionLog.save)'
+                    ) from None
                 hint = " (the file ends mid-line: was the stream interrupted?)" if index == last_index else ""
                 raise SessionFileError(f"{name}, line {number}: not valid JSON: {err}{hint}") from None
             if log is None:

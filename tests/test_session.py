@@ -102,6 +102,7 @@ def test_subscribers_see_each_entry():
     ("content", "expected"),
     [
         ("", "empty file"),
+        ("RIFF....WAVEfmt garbage\n", "line 1: not a dgwidgets session"),
         ('{"hello": 1}\n', "line 1: not a dgwidgets session"),
         ('{"dgwidgets_session": 99}\n', "session format 99"),
         ('{"dgwidgets_session": 1, "options": "utterance_end_ms=5"}\n', "line 1: Invalid 'utterance_end_ms'"),
