@@ -23,6 +23,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import re
 import threading
 import uuid
@@ -40,7 +41,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import redaction
-from .engine.transcriber import MODEL_INFO, MODEL_UUID, RecognizerFactory, StreamTranscriber, default_recognizer
+from .decoder_pool import DecoderPool
+from .engine.models import LocalModel, UnknownModelError, load_whisper, resolve_model
+from .engine.models import recognizer_factory as factory_for_model
+from .engine.transcriber import RecognizerFactory, StreamTranscriber
 from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
 from .wire_audio import LOCAL_ENCODINGS, MAX_CHANNELS, MIN_SAMPLE_RATE, AudioDecodeError, StreamDecoder
 
@@ -77,8 +81,14 @@ class ServerSettings:
     max_frame_bytes: int = 4 * 1024 * 1024
     #: Streams served at once; more get HTTP 429 at the handshake.
     max_connections: int = 64
-    #: Worker threads for recognition, shared by all streams.
-    workers: int = 4
+    #: Whisper decode threads shared by all streams (CTranslate2 releases the GIL: one per core).
+    #: pocketsphinx (``model=pocketsphinx``) runs in the streams' own threads and holds the GIL,
+    #: so it uses about one core whatever this says.
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    #: A CTranslate2 Whisper directory that replaces the packaged tiny.en (else $DGWIDGETS_WHISPER_MODEL).
+    whisper_model: str | None = None
+    #: Seconds an interim decode may wait for a decoder before it is skipped (finals never are).
+    interim_budget: float = 0.5
     #: Audio frames queued per stream before reading from the socket pauses (backpressure).
     queue_frames: int = 256
 
@@ -142,10 +152,13 @@ def _options_error_text(err: OptionsError) -> str:
 class _Stream:
     """One accepted stream: receive loop, processing loop, and the transcriber they share."""
 
-    def __init__(self, server: LocalServer, ws: ServerConnection, options: LiveOptions, request_id: str) -> None:
+    def __init__(
+        self, server: LocalServer, ws: ServerConnection, options: LiveOptions, request_id: str, model: LocalModel
+    ) -> None:
         self.server = server
         self.ws = ws
         self.options = options
+        self.model = model
         self.request_id = request_id
         self.created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self.sha = hashlib.sha256()
@@ -304,7 +317,10 @@ class _Stream:
             if options.channels != self.decoder.channels:
                 options = options.replace(channels=self.decoder.channels)
             self.transcriber = StreamTranscriber(
-                options, request_id=self.request_id, recognizer_factory=self.server.recognizer_factory
+                options,
+                request_id=self.request_id,
+                recognizer_factory=self.server.recognizer_factory_for(self.model),
+                model=self.model,
             )
         return self.transcriber
 
@@ -342,8 +358,8 @@ class _Stream:
             created=self.created,
             duration=round(duration, 6),
             channels=self.decoder.channels,
-            models=(MODEL_UUID,),
-            model_info={MODEL_UUID: dict(MODEL_INFO)},
+            models=(self.model.model_uuid,),
+            model_info={self.model.model_uuid: self.model.model_info},
         )
 
     async def _send_all(self, messages: Sequence[Message]) -> None:
@@ -368,15 +384,19 @@ class LocalServer:
         *,
         settings: ServerSettings | None = None,
         api_key: str | None = None,
-        recognizer_factory: RecognizerFactory = default_recognizer,
+        recognizer_factory: RecognizerFactory | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.settings = settings or ServerSettings()
         if api_key is not None:
             self.settings = ServerSettings(**{**self.settings.__dict__, "api_key": api_key})
+        #: a fixed recognizer for every stream (tests); None: the one each stream's `model` selects
         self.recognizer_factory = recognizer_factory
-        self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="dgwidgets-engine")
+        # One thread per stream at most: a stream's thread waits for its decodes in the pool.
+        self.executor = ThreadPoolExecutor(self.settings.max_connections, thread_name_prefix="dgwidgets-engine")
+        self._pools: dict[str | None, DecoderPool] = {}
+        self._pools_lock = threading.Lock()
         self._executor_closed = False
         self._server: Server | None = None
         self._active = 0
@@ -406,7 +426,7 @@ class LocalServer:
                 self.host,
             )
         if self._executor_closed:  # started again after stop(): the old pool is shut down
-            self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="dgwidgets-engine")
+            self.executor = ThreadPoolExecutor(self.settings.max_connections, thread_name_prefix="dgwidgets-engine")
             self._executor_closed = False
         self._server = await serve(
             self._handle,
@@ -428,6 +448,35 @@ class LocalServer:
             self._server = None
         self.executor.shutdown(wait=False, cancel_futures=True)
         self._executor_closed = True
+        self.close_pools()
+
+    def recognizer_factory_for(self, model: LocalModel) -> RecognizerFactory:
+        """How a stream asking for ``model`` gets its recognizer: Whisper decodes go to the shared pool."""
+        if self.recognizer_factory is not None:
+            return self.recognizer_factory
+        if model.kind != "whisper":
+            return factory_for_model(model)
+        return factory_for_model(model, submit=self.decoder_pool(model).submit)
+
+    def decoder_pool(self, model: LocalModel) -> DecoderPool:
+        """The decode workers for a Whisper model, started on first use (called from stream threads)."""
+        with self._pools_lock:
+            pool = self._pools.get(model.path)
+            if pool is None:
+                pool = DecoderPool(
+                    load_whisper(model),
+                    workers=self.settings.workers,
+                    interim_budget=self.settings.interim_budget,
+                )
+                self._pools[model.path] = pool
+            return pool
+
+    def close_pools(self) -> None:
+        with self._pools_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            log.info("decoder pool: %s", pool.stats.summary())
+            pool.close()
 
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"
@@ -446,12 +495,12 @@ class LocalServer:
         request_id = str(uuid.uuid4())
         connection.dg_request_id = request_id  # type: ignore[attr-defined]
         try:
-            connection.dg_options = self._check_request(request)  # type: ignore[attr-defined]
+            connection.dg_options, connection.dg_model = self._check_request(request)  # type: ignore[attr-defined]
         except _Reject as reject:
             return _json_response(reject.status, reject.code, reject.message, request_id)
         return None
 
-    def _check_request(self, request: Request) -> LiveOptions:
+    def _check_request(self, request: Request) -> tuple[LiveOptions, LocalModel]:
         parts = urlsplit(request.path)
         if parts.path.rstrip("/") != LISTEN_PATH:
             raise _Reject(404, "NOT_FOUND", f"No such endpoint {parts.path!r}: use {LISTEN_PATH}.")
@@ -464,6 +513,10 @@ class LocalServer:
             options = LiveOptions.from_query(parts.query)
         except OptionsError as err:
             raise _Reject(400, "INVALID_QUERY_PARAMETER", _options_error_text(err)) from None
+        try:
+            options_model = resolve_model(options.model, whisper_path=self.settings.whisper_model)
+        except UnknownModelError as err:
+            raise _Reject(400, "INVALID_QUERY_PARAMETER", str(err)) from None
         if options.encoding is not None and options.encoding not in LOCAL_ENCODINGS:
             raise _Reject(
                 400,
@@ -488,7 +541,7 @@ class LocalServer:
             )
         if self._active >= self.settings.max_connections:
             raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
-        return options
+        return options, options_model
 
     @staticmethod
     def _process_response(connection: ServerConnection, request: Request, response: Response) -> Response:
@@ -509,7 +562,7 @@ class LocalServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._active += 1
-        stream = _Stream(self, ws, ws.dg_options, ws.dg_request_id)  # type: ignore[attr-defined]
+        stream = _Stream(self, ws, ws.dg_options, ws.dg_request_id, ws.dg_model)  # type: ignore[attr-defined]
         task = asyncio.current_task()
         if task is not None:
             self._streams.add(task)

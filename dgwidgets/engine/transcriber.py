@@ -45,6 +45,8 @@ from ..protocol import (
     Word,
 )
 from .formatting import DIGITS, format_words, incomplete_number_tail, transcript_of
+from .models import LocalModel, resolve_model
+from .models import recognizer_factory as factory_for_model
 from .recognizer import PocketsphinxRecognizer, RecognizedWord, StreamingRecognizer
 from .utterance_end import UtteranceEndDetector
 from .vad import SileroVad, VadFrame
@@ -160,6 +162,10 @@ class _Segment:
     length: int = 0
     had_speech: bool = False
     silence_start: int | None = None  # first non-speech sample after speech, None while speaking
+    #: samples from the segment start to the end of the first non-speech frame after speech (the
+    #: range a speculative final decodes), None while speaking
+    speech_end: int | None = None
+    speech_frames: int = 0  # VAD speech frames heard in this segment
     last_tick: int = 0  # sample index of the last interim tick
 
     def audio(self) -> np.ndarray:
@@ -179,10 +185,12 @@ class ChannelTranscriber:
         request_id: str = "",
         recognizer: StreamingRecognizer,
         vad: SileroVad,
+        model: LocalModel | None = None,
     ) -> None:
         self.options = options
         self.channel = channel
-        self.metadata = ResultsMetadata(request_id=request_id, model_info=dict(MODEL_INFO), model_uuid=MODEL_UUID)
+        info, model_uuid = (model.model_info, model.model_uuid) if model is not None else (MODEL_INFO, MODEL_UUID)
+        self.metadata = ResultsMetadata(request_id=request_id, model_info=dict(info), model_uuid=model_uuid)
         self.recognizer = recognizer
         self.vad = vad
         self.position = 0  # samples decided on (whole VAD frames, plus the tail at close)
@@ -201,6 +209,11 @@ class ChannelTranscriber:
             if options.interim_results and options.utterance_end_ms
             else None
         )
+        #: Whisper-like recognizers decode whole buffers: ask for as few decodes as possible.
+        self._speculative = not getattr(recognizer, "incremental", True)
+        self._interim_cache: tuple[int, list[RecognizedWord]] | None = None
+        #: Interims the decoder skipped because the server was behind (finals are never skipped).
+        self.interims_skipped = 0
         self.recognizer.start()
 
     # -- input ----------------------------------------------------------------------------------
@@ -254,13 +267,23 @@ class ChannelTranscriber:
             self._speech_started_armed = False
             self._non_speech_run = 0
             seg.had_speech = True
+            seg.speech_frames += 1
+            if seg.silence_start is not None and self._speculative:
+                self.recognizer.abandon_speculation()  # the speaker went on: that decode is stale
             seg.silence_start = None
+            seg.speech_end = None
         else:
             self._non_speech_run += SileroVad.frame_samples
             if self._non_speech_run >= SPEECH_STARTED_REARM * SAMPLE_RATE:
                 self._speech_started_armed = True
             if seg.had_speech and seg.silence_start is None:
                 seg.silence_start = self.position - SileroVad.frame_samples
+                # The VAD has just heard the speaker stop. A recognizer that decodes whole buffers
+                # (Whisper) starts the final's decode now, so that the speech_final can go out as
+                # soon as the endpointing timer expires instead of waiting for a decode then.
+                seg.speech_end = self.position - seg.start
+                if self._speculative and self.options.endpointing_ms is not None:
+                    self.recognizer.speculate(seg.speech_end)
         if self._endpoint_reached():
             self._finalize_segment(out, speech_final=True)
             return
@@ -284,7 +307,7 @@ class ChannelTranscriber:
             return False
         if self.options.smart_format and not self.options.no_delay and silence < SMART_FORMAT_HOLD * SAMPLE_RATE:
             # Hold while the words so far end in what looks like half a phone number.
-            words = self._finalized_digits + self._absolute(self.recognizer.partial())
+            words = self._finalized_digits + self._absolute(self._words_so_far())
             if incomplete_number_tail(words):
                 self._holding = True
                 return False
@@ -352,21 +375,63 @@ class ChannelTranscriber:
             if event is not None:
                 out.append(event)
 
+    def _words_so_far(self) -> list[RecognizedWord]:
+        """The best words for the segment so far, without ending it.
+
+        Whisper-like recognizers: once the speaker has stopped, the (speculative) final decode of
+        the speech; before that, the interim decode. Incremental ones: their partial hypothesis.
+        """
+        if self._speculative and self._segment.speech_end is not None:
+            return self.recognizer.preview(self._segment.speech_end)
+        return self.recognizer.partial() or []
+
+    def _interim_words(self) -> list[RecognizedWord] | None:
+        """Words for an interim result; None when the decoder skipped it (the server is behind)."""
+        if not self._speculative:
+            return self.recognizer.partial()
+        seg = self._segment
+        if not seg.had_speech:
+            return []  # the VAD heard nothing: no decode, an empty interim (Whisper invents text on silence)
+        if seg.speech_end is not None:
+            return self.recognizer.preview(seg.speech_end)
+        if seg.length >= MAX_SEGMENT * SAMPLE_RATE and not self._holding:
+            return self.recognizer.preview()  # a forced cut follows at this tick: one decode for both
+        if self._interim_cache is not None and self._interim_cache[0] == seg.speech_frames:
+            return self._interim_cache[1]  # no new speech since the last decode: same words
+        words = self.recognizer.partial()
+        if words is not None:
+            self._interim_cache = (seg.speech_frames, words)
+        return words
+
     def _emit_interim(self, out: list[Message]) -> None:
         seg = self._segment
-        words = self._foreground(self._absolute(self.recognizer.partial()))
+        heard = self._interim_words()
+        if heard is None:
+            self.interims_skipped += 1
+            return
+        words = self._foreground(self._absolute(heard))
         results = self._results(
             seg.start, seg.start + seg.length, words, is_final=False, speech_final=False, from_finalize=False
         )
         self._send(results, out)
 
     def _recognizer_has_words(self) -> bool:
+        if self._speculative:
+            return False  # only what the VAD heard as speech is decoded
         return bool(self.recognizer.partial())
+
+    def _finish_recognizer(self) -> list[RecognizedWord]:
+        if self._speculative:
+            if not self._segment.had_speech:
+                self.recognizer.finish(0)
+                return []
+            return self.recognizer.finish(self._segment.speech_end)
+        return self.recognizer.finish()
 
     def _finalize_segment(self, out: list[Message], *, speech_final: bool, from_finalize: bool = False) -> None:
         seg = self._segment
         end = seg.start + seg.length
-        words = self._foreground(self._absolute(self.recognizer.finish()))
+        words = self._foreground(self._absolute(self._finish_recognizer()))
         self._send(
             self._results(seg.start, end, words, is_final=True, speech_final=speech_final, from_finalize=from_finalize),
             out,
@@ -388,6 +453,7 @@ class ChannelTranscriber:
 
     def _start_segment(self, start: int, carry: np.ndarray | None = None) -> None:
         self._segment = _Segment(start=start, last_tick=self.position)
+        self._interim_cache = None
         self.recognizer.start()
         if carry is not None and carry.size:
             self.recognizer.feed(carry)
@@ -399,15 +465,24 @@ class ChannelTranscriber:
     def _cut_long_segment(self, out: list[Message]) -> None:
         seg = self._segment
         end = seg.start + seg.length
-        cut = self._cut_point(end)
+        # Whisper-like recognizers: the cut is found on a final-quality decode of the segment (never
+        # skipped under load, so the cut does not depend on the load), whose words before the cut
+        # are the final's; incremental ones find it on the partial and decode their final pass.
+        if not self._speculative:
+            heard = self.recognizer.partial() or []
+        else:
+            heard = self.recognizer.preview(seg.speech_end) if seg.had_speech else []
+        cut = self._cut_point(end, self._absolute(heard))
         if cut is None:
             if seg.length < HARD_MAX_SEGMENT * SAMPLE_RATE and (seg.had_speech or self._recognizer_has_words()):
                 return  # no safe word boundary yet: try again at the next tick
             cut = end
         audio = seg.audio()
-        words = [
-            w for w in self._absolute(self.recognizer.finish(), limit=cut) if (w.start + w.end) / 2 * SAMPLE_RATE < cut
-        ]
+        if self._speculative:
+            self.recognizer.finish(seg.speech_end if seg.had_speech else 0)  # the decode behind `heard`
+        else:
+            heard = self.recognizer.finish()
+        words = [w for w in self._absolute(heard, limit=cut) if (w.start + w.end) / 2 * SAMPLE_RATE < cut]
         words = self._foreground(words)
         self._send(self._results(seg.start, cut, words, is_final=True, speech_final=False, from_finalize=False), out)
         if words:
@@ -421,12 +496,15 @@ class ChannelTranscriber:
             self._segment.had_speech = bool(carry.size)
         elif silence_start >= cut:
             self._segment.silence_start = silence_start
+            if seg.speech_end is not None:
+                self._segment.speech_end = seg.speech_end - (cut - seg.start)
+                if self._speculative and self.options.endpointing_ms is not None:
+                    self.recognizer.speculate(self._segment.speech_end)
         else:
             self._segment.had_speech = False
 
-    def _cut_point(self, end: int) -> int | None:
-        """The last word boundary at least CUT_MARGIN behind the newest audio, from the partial."""
-        words = self._absolute(self.recognizer.partial())
+    def _cut_point(self, end: int, words: list[Word]) -> int | None:
+        """The last word boundary in ``words`` at least CUT_MARGIN behind the newest audio."""
         latest = end - CUT_MARGIN * SAMPLE_RATE
         best = None
         for i, w in enumerate(words):
@@ -460,12 +538,18 @@ class StreamTranscriber:
         options: LiveOptions,
         *,
         request_id: str = "",
-        recognizer_factory: RecognizerFactory = default_recognizer,
+        recognizer_factory: RecognizerFactory | None = None,
         vad_factory: VadFactory = SileroVad,
         keyterms_default: Sequence[str] = (),
+        model: LocalModel | None = None,
     ) -> None:
         self.options = options
         self.request_id = request_id
+        if recognizer_factory is None:
+            model = model or resolve_model(options.model)
+            recognizer_factory = factory_for_model(model)
+        #: the recognizer that runs, as Results' ``model_info`` reports it (None: a custom factory)
+        self.model = model
         keyterms = keyterms_of(options) or list(keyterms_default)
         count = options.channels if options.multichannel else 1
         self.channels = [
@@ -475,6 +559,7 @@ class StreamTranscriber:
                 request_id=request_id,
                 recognizer=recognizer_factory(keyterms),
                 vad=vad_factory(),
+                model=model,
             )
             for i in range(count)
         ]

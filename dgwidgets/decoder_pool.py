@@ -1,0 +1,182 @@
+"""One pool of Whisper decode workers for every stream of a server: all cores, batched, bounded lag.
+
+Streams submit `DecodeRequest`s (an interim or a final of their current segment) and get a
+`concurrent.futures.Future` back. ``workers`` threads (default: the machine's cores) take what is
+queued, finals first, and decode it in one batched CTranslate2 call per group of equal padded
+length (CTranslate2 releases the GIL, so the workers really run in parallel).
+
+Degrade, never collapse: when the decoders cannot keep up, an interim that has waited longer
+than ``interim_budget`` seconds is dropped (its future resolves to None and the stream skips that
+interim result), so a stream's lag stays bounded. Finals are never dropped and never decoded
+differently because of load: batching only groups requests whose inputs have the same length,
+and a batched decode gives the same words as a decode alone.
+
+>>> class EchoModel:                      # a stand-in for WhisperModel
+...     def transcribe_batch(self, requests):
+...         return [f"{'final' if r.final else 'interim'} of {len(r.pcm)} samples" for r in requests]
+>>> import numpy as np
+>>> from dgwidgets.engine.whisper_stream import DecodeRequest
+>>> with DecoderPool(EchoModel(), workers=1) as pool:
+...     pool.submit(DecodeRequest(np.zeros(800, np.int16), final=True)).result()
+'final of 800 samples'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DecoderPool", "PoolStats"]
+
+log = logging.getLogger("dgwidgets.decoder_pool")
+
+
+@dataclass
+class PoolStats:
+    """What the pool did (read it for benchmarks and the server's log)."""
+
+    finals: int = 0
+    interims: int = 0
+    interims_dropped: int = 0
+    batches: int = 0
+    #: seconds each request waited in the queue before its batch started
+    waits: deque = field(default_factory=lambda: deque(maxlen=4096))
+
+    @property
+    def mean_batch(self) -> float:
+        return (self.finals + self.interims) / self.batches if self.batches else 0.0
+
+    def summary(self) -> str:
+        waits = sorted(self.waits)
+        p95 = waits[int(0.95 * (len(waits) - 1))] * 1000 if waits else 0.0
+        return (
+            f"{self.finals} finals, {self.interims} interims decoded in {self.batches} batches "
+            f"(mean {self.mean_batch:.1f}); {self.interims_dropped} interims skipped under load; "
+            f"queue wait p95 {p95:.0f} ms"
+        )
+
+
+@dataclass
+class _Job:
+    request: Any
+    future: Future
+    queued: float
+
+
+class DecoderPool:
+    """Shared decode workers for every stream (see the module docs).
+
+    Args:
+        model: has ``transcribe_batch(requests) -> list`` (`dgwidgets.engine.whisper.WhisperModel`).
+        workers: decode threads; default: the machine's cores.
+        max_batch: most requests decoded in one call.
+        interim_budget: seconds an interim may wait in the queue before it is dropped.
+        clock: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        workers: int | None = None,
+        max_batch: int = 8,
+        interim_budget: float = 0.5,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.model = model
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.max_batch = max(1, max_batch)
+        self.interim_budget = interim_budget
+        self.stats = PoolStats()
+        self._clock = clock
+        self._finals: deque[_Job] = deque()
+        self._interims: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._last_report = 0.0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"dgwidgets-decode-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, request: Any) -> Future:
+        """Queue a decode; the future resolves to its result (None: an interim dropped under load)."""
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the decoder pool is closed")
+            (self._finals if request.final else self._interims).append(_Job(request, future, self._clock()))
+            self._cond.notify()
+        return future
+
+    def close(self) -> None:
+        """Stop the workers once the queue is empty (queued requests are still decoded)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> DecoderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _take(self) -> list[_Job]:
+        """Up to max_batch runnable jobs, finals first; drops stale interims. Caller holds the lock."""
+        batch: list[_Job] = []
+        now = self._clock()
+        while self._finals and len(batch) < self.max_batch:
+            batch.append(self._finals.popleft())
+        dropped = 0
+        while self._interims and len(batch) < self.max_batch:
+            job = self._interims.popleft()
+            if now - job.queued > self.interim_budget:
+                dropped += 1
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_result(None)
+                continue
+            batch.append(job)
+        if dropped:
+            self.stats.interims_dropped += dropped
+            if now - self._last_report > 10.0:  # a log line, not a flood
+                self._last_report = now
+                log.warning("decoders behind: %d interim results skipped so far (finals unaffected)",
+                            self.stats.interims_dropped)
+        return [job for job in batch if job.future.set_running_or_notify_cancel()]
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._finals or self._interims or self._closed):
+                    self._cond.wait()
+                if self._closed and not (self._finals or self._interims):
+                    return
+                batch = self._take()
+                if not batch:
+                    continue
+                started = self._clock()
+                self.stats.batches += 1
+                for job in batch:
+                    self.stats.waits.append(started - job.queued)
+                    if job.request.final:
+                        self.stats.finals += 1
+                    else:
+                        self.stats.interims += 1
+            try:
+                results = self.model.transcribe_batch([job.request for job in batch])
+            except BaseException as err:  # every waiting stream hears of it
+                for job in batch:
+                    job.future.set_exception(err)
+                continue
+            for job, result in zip(batch, results):
+                job.future.set_result(result)

@@ -1,0 +1,177 @@
+"""The transcriber with a whole-buffer recognizer (Whisper's shape): speculative finals, skipped interims.
+
+A token "model" decodes token audio (see test_engine_transcriber) from whole buffers, as Whisper
+does, so the state machine's decode requests can be counted and compared with the incremental path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dgwidgets.decoder_pool import DecoderPool
+from dgwidgets.engine.transcriber import SAMPLE_RATE, StreamTranscriber
+from dgwidgets.engine.whisper_stream import Transcription, WhisperStreamRecognizer, completed
+from dgwidgets.protocol import LiveOptions, Results
+
+from .test_engine_transcriber import FRAME, TokenRecognizer, TokenVad, frame_ceil, token_audio
+
+
+class TokenModel:
+    """Decodes token audio from whole buffers; records every request."""
+
+    def __init__(self, *, skip_interims: bool = False):
+        self.requests: list[tuple[int, bool]] = []
+        self.skip_interims = skip_interims
+        self._reader = TokenRecognizer()
+
+    def transcribe(self, request):
+        self.requests.append((request.pcm.size, request.final))
+        self._reader.start()
+        if request.pcm.size:
+            self._reader.feed(request.pcm)
+        words = tuple(self._reader.finish())
+        return Transcription(words=words, text=" ".join(w.word for w in words), no_speech_prob=0.0,
+                             retried=False, rejected=None)
+
+    def transcribe_batch(self, requests):
+        return [self.transcribe(r) for r in requests]
+
+    def submit(self, request):
+        if self.skip_interims and not request.final:
+            return completed(None)
+        return completed(self.transcribe(request))
+
+
+def run(pcm, model, chunk=0.1, **options):
+    t = StreamTranscriber(
+        LiveOptions(**options),
+        recognizer_factory=lambda keyterms: WhisperStreamRecognizer(submit=model.submit, keyterms=keyterms),
+        vad_factory=TokenVad,
+    )
+    step = max(1, round(chunk * SAMPLE_RATE))
+    out = []
+    for i in range(0, pcm.size, step):
+        out.extend(t.feed(pcm[i : i + step]))
+    return out + t.close(), t
+
+
+def incremental(pcm, chunk=0.1, **options):
+    t = StreamTranscriber(LiveOptions(**options), recognizer_factory=TokenRecognizer, vad_factory=TokenVad)
+    step = max(1, round(chunk * SAMPLE_RATE))
+    out = []
+    for i in range(0, pcm.size, step):
+        out.extend(t.feed(pcm[i : i + step]))
+    return out + t.close()
+
+
+def finals(messages):
+    return [(m.start, m.duration, m.speech_final, m.transcript) for m in messages if isinstance(m, Results) and m.is_final]
+
+
+def test_speech_final_uses_the_decode_started_when_the_speaker_stopped():
+    pcm, truth = token_audio("one two three |1.5 four five |1.5")
+    model = TokenModel()
+    out, _ = run(pcm, model, endpointing=300)
+    speech_finals = [m for m in out if isinstance(m, Results) and m.speech_final]
+    assert [m.transcript for m in speech_finals] == ["one two three", "four five"]
+    # The final decodes cover the audio up to the first silent frame, not up to the endpoint:
+    first_end = truth[2][2]
+    final_sizes = [n for n, final in model.requests if final]
+    assert final_sizes[0] == round((frame_ceil(first_end) + FRAME) * SAMPLE_RATE) or final_sizes[0] == round(
+        frame_ceil(first_end) * SAMPLE_RATE
+    )
+    # ... and each speech_final reused it: one final decode per utterance, none at the endpoint.
+    assert len(final_sizes) == 2
+
+
+def test_whole_buffer_recognizer_gives_the_incremental_transcripts():
+    pcm, _ = token_audio("one two |0.5 three four five six seven eight nine one two three four |1.0 five", word=0.3)
+    options = dict(endpointing=300, interim_results=True)
+    assert [f[3] for f in finals(run(pcm, TokenModel(), **options)[0])] == [
+        f[3] for f in finals(incremental(pcm, **options))
+    ]
+
+
+def test_no_decode_while_the_vad_hears_nothing():
+    model = TokenModel()
+    out, _ = run(np.zeros(5 * SAMPLE_RATE, np.int16), model, interim_results=True)
+    assert model.requests == []
+    assert all(m.transcript == "" for m in out if isinstance(m, Results))
+    assert sum(1 for m in out if isinstance(m, Results) and not m.is_final) == 4
+
+
+def test_skipped_interims_never_change_finals():
+    pcm, _ = token_audio("one two three four five six seven |0.6 eight nine |1.0", word=0.35)
+    options = dict(endpointing=300, interim_results=True, utterance_end_ms=1000)
+    normal, _ = run(pcm, TokenModel(), **options)
+    loaded, t = run(pcm, TokenModel(skip_interims=True), **options)
+    assert finals(loaded) == finals(normal)
+    def interims(messages):
+        return [m for m in messages if isinstance(m, Results) and not m.is_final]
+
+    # Interims that needed an interim decode are gone; those served by a final's decode remain.
+    assert 0 < len(interims(loaded)) < len(interims(normal))
+    assert t.channels[0].interims_skipped == len(interims(normal)) - len(interims(loaded))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    script=st.lists(st.sampled_from(["one", "two", "three", "four", "|", "|0.6", "|1.2"]), min_size=1, max_size=14),
+    chunk=st.sampled_from([0.02, 0.032, 0.1, 0.25, 1.0]),
+    endpointing=st.sampled_from([10, 300, 500]),
+)
+def test_same_messages_for_any_chunking(script, chunk, endpointing):
+    pcm, _ = token_audio(" ".join(script))
+    options = dict(endpointing=endpointing, interim_results=True, utterance_end_ms=1000, vad_events=True)
+    reference, _ = run(pcm, TokenModel(), chunk=0.05, **options)
+    again, _ = run(pcm, TokenModel(), chunk=chunk, **options)
+    assert [m.to_dict() for m in again] == [m.to_dict() for m in reference]
+    # no word lost or doubled across forced cuts and endpoints
+    words = [w.word for m in again if isinstance(m, Results) and m.is_final for w in m.words]
+    assert words == [t for t in script if not t.startswith("|")]
+
+
+def test_pool_batches_finals_first_and_drops_stale_interims():
+    gate = threading.Event()
+
+    class SlowModel(TokenModel):
+        def transcribe_batch(self, requests):
+            gate.wait(5)
+            return super().transcribe_batch(requests)
+
+    from dgwidgets.engine.whisper_stream import DecodeRequest
+
+    model = SlowModel()
+    pool = DecoderPool(model, workers=1, interim_budget=0.05)
+    try:
+        blocker = pool.submit(DecodeRequest(np.zeros(512, np.int16), final=True))
+        time.sleep(0.05)  # the worker is now busy with the blocker
+        stale = [pool.submit(DecodeRequest(np.zeros(512 * (i + 2), np.int16), final=False)) for i in range(3)]
+        final = pool.submit(DecodeRequest(np.zeros(4096, np.int16), final=True))
+        time.sleep(0.1)  # the interims are now older than their budget
+        gate.set()
+        assert final.result(5).words == () and blocker.result(5) is not None
+        assert [f.result(5) for f in stale] == [None, None, None]
+        assert pool.stats.interims_dropped == 3 and pool.stats.finals == 2
+    finally:
+        gate.set()
+        pool.close()
+
+
+def test_pool_reports_model_errors_to_every_waiting_stream():
+    from dgwidgets.engine.whisper_stream import DecodeRequest
+
+    class Broken:
+        def transcribe_batch(self, requests):
+            raise RuntimeError("model exploded")
+
+    with DecoderPool(Broken(), workers=1) as pool:
+        future = pool.submit(DecodeRequest(np.zeros(512, np.int16)))
+        with pytest.raises(RuntimeError, match="model exploded"):
+            future.result(5)
