@@ -260,16 +260,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key=api_key,
         inactivity_timeout=args.inactivity_timeout,
         max_connections=args.max_connections,
-        workers=args.workers,
+        workers=args.workers or os.cpu_count() or 1,
+        whisper_model=args.whisper_model,
     )
 
     async def run() -> None:
         async with LocalServer(args.host, args.port, settings=settings) as server:
+            # Load (and checksum) the default model now: a missing model fails here, not at a student's first word.
+            from .engine.models import resolve_model
+
+            model = resolve_model(None, whisper_path=settings.whisper_model)
+            server.decoder_pool(model)
+            logging.getLogger("dgwidgets.server").info("model %s, %d decode workers", model.name, settings.workers)
             print(f"listening on {server.url}", flush=True)
             await server.serve_forever()
 
     try:
         asyncio.run(run())
+    except (ImportError, RuntimeError) as err:  # the model is missing or altered: say what to install
+        print(f"dgwidgets: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
     except OSError as err:
         print(f"dgwidgets: error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILURE
@@ -322,7 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--no-delay", action="store_true", help="do not hold finals for smart_format")
     params.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own")
     params.add_argument("--keyterm", action="append", metavar="PHRASE", help="bias recognition (repeatable)")
-    params.add_argument("--model", help="model name (the local engine reports its own)")
+    params.add_argument(
+        "--model",
+        help="model name: Deepgram's (nova-3, ...) for the cloud; locally whisper-tiny.en (the default, also "
+        "for Deepgram names) or pocketsphinx",
+    )
     params.add_argument("--language", default="en")
     out = sm.add_argument_group("output")
     out.add_argument(
@@ -342,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser(
         "serve",
         help="run the local engine: a Deepgram-compatible live server",
-        description="Serve Deepgram's live /v1/listen protocol with the offline engine (Silero VAD + pocketsphinx).",
+        description="Serve Deepgram's live /v1/listen protocol with the offline engine "
+        "(Silero VAD + Whisper tiny.en; model=pocketsphinx for the classic recognizer).",
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
@@ -354,7 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--inactivity-timeout", type=float, default=10.0, help="seconds of silence from a client before close 1011"
     )
     sv.add_argument("--max-connections", type=int, default=64, help="streams at once; more get HTTP 429")
-    sv.add_argument("--workers", type=int, default=4, help="recognition threads shared by all streams")
+    sv.add_argument(
+        "--workers", type=int, default=0, help="Whisper decode threads shared by all streams (default: one per core)"
+    )
+    sv.add_argument(
+        "--whisper-model",
+        metavar="DIR",
+        help="a CTranslate2 Whisper model directory to use instead of the packaged tiny.en "
+        "(e.g. a faster-whisper base.en); or set DGWIDGETS_WHISPER_MODEL",
+    )
     sv.set_defaults(func=cmd_serve)
 
     ex = sub.add_parser("examples", help="list the documentation examples")

@@ -34,6 +34,12 @@ _BACKENDS = (("Local engine", "local"), ("Deepgram cloud", "cloud"), ("Custom UR
 BACKEND_ENV = "DGWIDGETS_BACKEND"
 #: With the `url` backend, the default URL (e.g. the classroom server's).
 URL_ENV = "DGWIDGETS_URL"
+#: `model=`: None sends none (the cloud's default; the local engine's Whisper tiny.en).
+_MODELS = (
+    ("default (cloud: Deepgram's; local: Whisper tiny.en)", None),
+    ("nova-3 (local engine: Whisper tiny.en)", "nova-3"),
+    ("pocketsphinx (local only: the classic recognizer, interims rewritten a lot)", "pocketsphinx"),
+)
 _SPEEDS = (("real time (1×)", 1.0), ("2×", 2.0), ("as fast as possible", 0.0))
 _DESCRIPTION = {"description_width": "initial"}
 
@@ -68,6 +74,7 @@ class ParameterPanel(W.VBox):
         numerals: bool = False,
         no_delay: bool = False,
         keyterms: tuple[str, ...] | list[str] | None = None,
+        model: str | None = None,
     ) -> None:
         self._api_key = api_key
         self._uploaded: Path | None = None
@@ -143,6 +150,12 @@ class ParameterPanel(W.VBox):
         )
         self._keyterms_given = keyterms is not None
         self.keyterms.value = ", ".join(keyterms) if keyterms is not None else self._sample_keyterms()
+        model_choices = list(_MODELS)
+        if model not in dict(_MODELS).values():
+            model_choices.append((str(model), model))
+        self.model = W.Dropdown(
+            options=model_choices, value=model, description="model", style=_DESCRIPTION, layout=W.Layout(width="520px")
+        )
         self.message = W.HTML(layout=W.Layout(min_height="1.5em"))
 
         super().__init__(
@@ -163,6 +176,7 @@ class ParameterPanel(W.VBox):
                 ),
                 W.HBox([self.endpointing, self.endpointing_off]),
                 W.HBox([self.utterance_end_on, self.utterance_end_ms]),
+                self.model,
                 self.keyterms,
                 self.message,
             ],
@@ -181,6 +195,7 @@ class ParameterPanel(W.VBox):
             self.numerals,
             self.no_delay,
             self.keyterms,
+            self.model,
             self.url,
             self.speed,
         ):
@@ -206,6 +221,7 @@ class ParameterPanel(W.VBox):
             numerals=self.numerals.value,
             no_delay=self.no_delay.value,
             keyterm=tuple(k.strip() for k in self.keyterms.value.split(",") if k.strip()),
+            model=self.model.value,
         )
 
     @property
@@ -314,8 +330,8 @@ class ParameterPanel(W.VBox):
             notes.insert(0, "enter a websocket URL starting with ws:// or wss://")
         if self.source.value == SOURCE_UPLOAD and self._uploaded is None:
             notes.insert(0, "choose an audio file to upload")
-        if self.backend_choice.value == "local" and not options.keyterm:
-            notes.append("without keyterms the local engine uses its general model: slower and less accurate")
+        if self.backend_choice.value == "cloud" and options.model == "pocketsphinx":
+            notes.insert(0, "pocketsphinx runs only on the local engine: Deepgram's cloud will refuse it")
         if notes:
             self.message.value = "<br>".join(f"<span style='color:#b26a00'>⚠ {n}</span>" for n in notes)
         else:
