@@ -68,6 +68,7 @@ class ParameterPanel(W.VBox):
         numerals: bool = False,
         no_delay: bool = False,
         keyterms: tuple[str, ...] | list[str] | None = None,
+        params: str = "",
     ) -> None:
         self._api_key = api_key
         self._uploaded: Path | None = None
@@ -143,6 +144,13 @@ class ParameterPanel(W.VBox):
         )
         self._keyterms_given = keyterms is not None
         self.keyterms.value = ", ".join(keyterms) if keyterms is not None else self._sample_keyterms()
+        self.params = W.Text(
+            value=params,
+            description="more parameters",
+            placeholder="any other query parameters, e.g. diarize=true&extra=room:7b",
+            style=_DESCRIPTION,
+            layout=W.Layout(width="640px"),
+        )
         self.message = W.HTML(layout=W.Layout(min_height="1.5em"))
 
         super().__init__(
@@ -164,6 +172,7 @@ class ParameterPanel(W.VBox):
                 W.HBox([self.endpointing, self.endpointing_off]),
                 W.HBox([self.utterance_end_on, self.utterance_end_ms]),
                 self.keyterms,
+                self.params,
                 self.message,
             ],
             layout=W.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
@@ -181,6 +190,7 @@ class ParameterPanel(W.VBox):
             self.numerals,
             self.no_delay,
             self.keyterms,
+            self.params,
             self.url,
             self.speed,
         ):
@@ -196,7 +206,7 @@ class ParameterPanel(W.VBox):
 
     def options(self) -> LiveOptions:
         """The chosen parameters as LiveOptions (raises OptionsError naming the parameter)."""
-        return LiveOptions(
+        options = LiveOptions(
             interim_results=self.interim_results.value,
             endpointing=False if self.endpointing_off.value else int(self.endpointing.value),
             utterance_end_ms=int(self.utterance_end_ms.value) if self.utterance_end_on.value else None,
@@ -207,6 +217,11 @@ class ParameterPanel(W.VBox):
             no_delay=self.no_delay.value,
             keyterm=tuple(k.strip() for k in self.keyterms.value.split(",") if k.strip()),
         )
+        more = self.params.value.strip().lstrip("?")
+        if not more:
+            return options
+        # read as a server reads a query: modelled names (extra, model, …) land in their fields
+        return LiveOptions.from_query(options.to_query() + "&" + more)
 
     @property
     def source_spec(self) -> str:
@@ -314,6 +329,8 @@ class ParameterPanel(W.VBox):
             notes.insert(0, "enter a websocket URL starting with ws:// or wss://")
         if self.source.value == SOURCE_UPLOAD and self._uploaded is None:
             notes.insert(0, "choose an audio file to upload")
+        if self.backend_choice.value == "local":
+            notes.extend(options.local_engine_notes())
         if self.backend_choice.value == "local" and not options.keyterm:
             notes.append("without keyterms the local engine uses its general model: slower and less accurate")
         if notes:
