@@ -148,7 +148,7 @@ def _options_from_args(args: argparse.Namespace, keyterms: tuple[str, ...]) -> L
                 endpointing = int(args.endpointing)
             except ValueError:
                 raise UsageError(f"--endpointing wants milliseconds or false, got {args.endpointing!r}") from None
-    return LiveOptions(
+    options = LiveOptions(
         model=args.model,
         language=args.language,
         interim_results=args.interim_results,
@@ -162,6 +162,16 @@ def _options_from_args(args: argparse.Namespace, keyterms: tuple[str, ...]) -> L
         multichannel=args.multichannel,
         keyterm=tuple(args.keyterm or ()) or keyterms,
     )
+    extra_params = []
+    for item in args.param or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param wants KEY=VALUE (e.g. diarize=true), got {item!r}")
+        extra_params.append((key.strip(), value))
+    if not extra_params:
+        return options
+    # read back as a server would: modelled names (extra, keywords, …) land in their fields
+    return LiveOptions.from_query(options.to_params() + extra_params)
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -190,6 +200,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
         backend = Backend.resolve(url=args.url, api_key=args.api_key, local=args.local)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if backend.kind == "local":
+        for note in options.local_engine_notes():
+            print(f"dgwidgets: warning: {note}", file=sys.stderr)
     printer = LivePrinter(
         sys.stdout, fmt=args.format, strategy=_strategy(args), beep=args.beep, channels=options.channels
     )
@@ -338,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         "for Deepgram names) or pocketsphinx",
     )
     params.add_argument("--language", default="en")
+    params.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other query parameter, e.g. diarize=true or extra=room:7b (repeatable); "
+        "the local engine warns about those it ignores",
+    )
     out = sm.add_argument_group("output")
     out.add_argument(
         "--speed", type=float, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = no pacing"

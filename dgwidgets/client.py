@@ -138,7 +138,9 @@ _HANDSHAKE_ERRORS: dict[int, tuple[type[HandshakeError], str]] = {
 _CLOSE_EXPLANATIONS = {
     "NET-0001": "No audio or KeepAlive reached the server within its timeout (about 10 s), so it closed the "
     "stream (NET-0001). Send audio continuously, or a KeepAlive every 3-5 s while the audio pauses.",
-    "NET-0000": "The server hit an internal error (NET-0000) and closed the stream; try again.",
+    "NET-0000": "The server had sent no transcript within its window after the stream opened (NET-0000): "
+    "KeepAlive keeps a stream open only once audio flows, so send audio soon after connecting (or "
+    "connect when the audio starts).",
     "DATA-0000": "The server could not decode the audio (DATA-0000): check that encoding, sample_rate and "
     "channels describe the bytes you send (or send a WAV file with no encoding).",
 }

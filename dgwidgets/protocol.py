@@ -28,6 +28,9 @@ __all__ = [
     "ENCODINGS",
     "DEFAULT_ENDPOINTING_MS",
     "MIN_UTTERANCE_END_MS",
+    "MAX_UTTERANCE_END_MS",
+    "KEYWORDS_NOVA3_MESSAGE",
+    "LOCAL_ENGINE_IGNORES",
     "OptionsError",
     "MessageError",
     "LiveOptions",
@@ -39,6 +42,13 @@ __all__ = [
     "UtteranceEnd",
     "Metadata",
     "ErrorMessage",
+    "ConfigureSuccess",
+    "ConfigureFailure",
+    "ConfigureRequest",
+    "parse_configure",
+    "is_nova3_model",
+    "KEYTERM_TOKEN_LIMIT",
+    "CONFIGURABLE_FEATURES",
     "UnknownMessage",
     "Message",
     "parse_message",
@@ -64,6 +74,26 @@ ENCODINGS = (
 DEFAULT_ENDPOINTING_MS = 10
 #: Interim results come about once a second, so a shorter UtteranceEnd gap cannot work; Deepgram rejects it.
 MIN_UTTERANCE_END_MS = 1000
+#: The docs' upper limit for utterance_end_ms (a longer gap is refused at the handshake, like a shorter one).
+MAX_UTTERANCE_END_MS = 5000
+#: Deepgram's own 400 text when `keywords` is sent with a Nova-3 model (keyterm replaced it there).
+KEYWORDS_NOVA3_MESSAGE = "Keywords are not supported for Nova-3. Please use `keyterm` instead."
+#: Parameters that change what Deepgram sends but that the local engine does not emulate, with what
+#: a learner would miss. A value other than "false" earns a note (`LiveOptions.local_engine_notes`).
+LOCAL_ENGINE_IGNORES = {
+    "diarize": "speaker labels (a `speaker` number on every word)",
+    "diarize_model": "speaker labels (a `speaker` number on every word)",
+    "filler_words": "filler words such as 'uh' and 'um' kept in the transcript",
+    "dictation": "spoken punctuation ('comma', 'period', 'new line') turned into marks",
+    "redact": "redaction of numbers, card details and names",
+    "profanity_filter": "profanity masked in the transcript",
+    "replace": "find-and-replace of terms in the transcript",
+    "search": "search hits for the given terms",
+    "detect_entities": "entity detection (an `entities` list in Results)",
+    "measurements": "spoken measurements written as abbreviations",
+    "callback": "results posted to a callback URL instead of the websocket",
+    "detect_language": "language detection",
+}
 _MAX_SAMPLE_RATE = 384_000
 _LANGUAGE_RE = re.compile(r"^(multi|[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)$")
 
@@ -78,10 +108,12 @@ class OptionsError(ValueError):
     utterance_end_ms 999
     """
 
-    def __init__(self, parameter: str, value: Any, rule: str):
+    def __init__(self, parameter: str, value: Any, rule: str, *, wire_message: str | None = None):
         self.parameter = parameter
         self.value = value
         self.rule = rule
+        #: Deepgram's exact `err_msg` when it words this error itself (else the server derives one).
+        self.wire_message = wire_message
         super().__init__(f"Invalid {parameter!r} value {value!r}: {rule}")
 
 
@@ -205,16 +237,24 @@ class LiveOptions:
         if not (self.endpointing is False or (_is_int(self.endpointing) and self.endpointing >= 0)):
             raise OptionsError("endpointing", self.endpointing, "must be a whole number of milliseconds >= 0, or false")
         if self.utterance_end_ms is not None and (
-            not _is_int(self.utterance_end_ms) or self.utterance_end_ms < MIN_UTTERANCE_END_MS
+            not _is_int(self.utterance_end_ms)
+            or not MIN_UTTERANCE_END_MS <= self.utterance_end_ms <= MAX_UTTERANCE_END_MS
         ):
             raise OptionsError(
                 "utterance_end_ms",
                 self.utterance_end_ms,
-                f"must be a whole number of milliseconds >= {MIN_UTTERANCE_END_MS} "
-                "(interim results arrive about once a second, so shorter gaps cannot be seen)",
+                f"must be a whole number of milliseconds from {MIN_UTTERANCE_END_MS} to {MAX_UTTERANCE_END_MS} "
+                "(interim results arrive about once a second, so shorter gaps cannot be seen; the docs cap it at 5 s)",
             )
         for name in self._LISTS:
             set_(self, name, _as_tuple(name, getattr(self, name)))
+        if self.keywords and self.model is not None and is_nova3_model(self.model):
+            raise OptionsError(
+                "keywords",
+                self.keywords[0],
+                f"Nova-3 models take keyterm instead (keyterm={self.keywords[0].rpartition(':')[0] or self.keywords[0]!r})",
+                wire_message=KEYWORDS_NOVA3_MESSAGE,
+            )
         set_(self, "extra", _as_extra(self.extra))
         other = tuple((str(k), str(v)) for k, v in (self.other or ()))
         for key, _ in other:
@@ -250,6 +290,36 @@ class LiveOptions:
             notes.append("no_delay only changes anything with smart_format=true.")
         if self.multichannel and self.channels == 1:
             notes.append("multichannel=true with channels=1 transcribes the single channel as usual.")
+        return notes
+
+    def local_engine_notes(self) -> list[str]:
+        """What the local engine will not do that Deepgram would, for these options (empty: nothing missed).
+
+        Options that only change Deepgram's own bookkeeping (tag, mip_opt_out, version) need no note;
+        `extra` is echoed as Deepgram does. Anything that would change the messages' content is named.
+
+        >>> LiveOptions(other=(("diarize", "true"),)).local_engine_notes()
+        ["diarize=true is ignored by the local engine: no speaker labels (a `speaker` number on every word). Deepgram's cloud applies it."]
+        >>> LiveOptions(language="multi").local_engine_notes()[0].startswith("language=multi: the local engine")
+        True
+        """
+        notes = []
+        if not self.language.lower().startswith("en"):
+            what = (
+                "multilingual code-switching (words tagged with their `language`)"
+                if self.language == "multi"
+                else f"{self.language} transcription"
+            )
+            notes.append(
+                f"language={self.language}: the local engine recognizes English only, so there is no {what}; "
+                "transcripts will be English guesses. Deepgram's cloud applies it."
+            )
+        for key, value in self.other:
+            if key in LOCAL_ENGINE_IGNORES and value.strip().lower() != "false":
+                notes.append(
+                    f"{key}={value} is ignored by the local engine: no {LOCAL_ENGINE_IGNORES[key]}. "
+                    "Deepgram's cloud applies it."
+                )
         return notes
 
     # -- query string ---------------------------------------------------------------------------
@@ -324,6 +394,15 @@ class LiveOptions:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(LiveOptions))
+
+
+def is_nova3_model(model: str) -> bool:
+    """The Nova-3 family: `nova-3` and `nova-3-…` (not `nova-30`).
+
+    >>> is_nova3_model("nova-3-medical"), is_nova3_model("nova-30"), is_nova3_model("nova-2")
+    (True, False, False)
+    """
+    return model == "nova-3" or model.startswith("nova-3-")
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -717,6 +796,120 @@ class ErrorMessage:
 
 
 @dataclass(frozen=True)
+class ConfigureSuccess:
+    """The answer to a Configure that was applied; `keyterms` only when it replaced them.
+
+    >>> ConfigureSuccess("id-1", keyterms=("Deepgram",)).to_dict()
+    {'type': 'ConfigureSuccess', 'request_id': 'id-1', 'keyterms': ['Deepgram']}
+    """
+
+    request_id: str
+    keyterms: tuple[str, ...] | None = None
+    unknown: Mapping[str, Any] = field(default_factory=dict, compare=True, repr=False)
+
+    type: ClassVar[str] = "ConfigureSuccess"
+    _KNOWN: ClassVar[tuple[str, ...]] = ("type", "request_id", "keyterms")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfigureSuccess:
+        keyterms = data.get("keyterms")
+        return cls(
+            request_id=_require(data, "request_id", str, "ConfigureSuccess"),
+            keyterms=None if keyterms is None else tuple(str(k) for k in keyterms),
+            unknown=_rest(data, cls._KNOWN),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "ConfigureSuccess", "request_id": self.request_id}
+        if self.keyterms is not None:
+            out["keyterms"] = list(self.keyterms)
+        out.update(self.unknown)
+        return out
+
+
+@dataclass(frozen=True)
+class ConfigureFailure:
+    """The answer to a Configure that was refused; nothing of it was applied.
+
+    Codes (Deepgram's): CONFIGURE_KEYTERMS_NOT_SUPPORTED (not a Nova-3 model),
+    CONFIGURE_KEYTERM_LIMIT_EXCEEDED (over 500 tokens), CONFIGURE_ALREADY_PENDING (an earlier
+    Configure is not answered yet), CONFIGURE_INTERNAL_ERROR (it could not be applied).
+    """
+
+    request_id: str
+    code: str
+    description: str
+    unknown: Mapping[str, Any] = field(default_factory=dict, compare=True, repr=False)
+
+    type: ClassVar[str] = "ConfigureFailure"
+    _KNOWN: ClassVar[tuple[str, ...]] = ("type", "request_id", "code", "description")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfigureFailure:
+        return cls(
+            request_id=_require(data, "request_id", str, "ConfigureFailure"),
+            code=str(data.get("code", "")),
+            description=str(data.get("description", "")),
+            unknown=_rest(data, cls._KNOWN),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "ConfigureFailure",
+            "request_id": self.request_id,
+            "code": self.code,
+            "description": self.description,
+            **self.unknown,
+        }
+
+
+#: Deepgram's limit on keyterms per request and per Configure. The kit counts whitespace-separated
+#: words as tokens (Deepgram's tokenizer is not published; a word is at least one token).
+KEYTERM_TOKEN_LIMIT = 500
+#: Formatting features a Configure can switch on the local engine.
+CONFIGURABLE_FEATURES = ("numerals",)
+
+
+@dataclass(frozen=True)
+class ConfigureRequest:
+    """A client's Configure message, read: `keyterms` None keeps them, () clears them.
+
+    >>> parse_configure({"type": "Configure", "keyterms": ["two two"], "features": {"numerals": True}})
+    ConfigureRequest(keyterms=('two two',), features={'numerals': True})
+    """
+
+    keyterms: tuple[str, ...] | None = None
+    features: Mapping[str, bool] = field(default_factory=dict)
+
+    def token_count(self) -> int:
+        return sum(len(term.split()) for term in self.keyterms or ())
+
+
+def parse_configure(data: Mapping[str, Any]) -> ConfigureRequest:
+    """Read a decoded `{"type": "Configure", ...}`; MessageError names the field that is malformed.
+
+    >>> parse_configure({"type": "Configure", "features": {"numerals": "yes"}})
+    Traceback (most recent call last):
+    ...
+    dgwidgets.protocol.MessageError: Configure: features.numerals must be true or false, got 'yes'
+    """
+    keyterms = data.get("keyterms")
+    if keyterms is not None:
+        if not isinstance(keyterms, list) or not all(isinstance(k, str) and k.strip() for k in keyterms):
+            raise MessageError("Configure: keyterms must be a list of non-empty strings, or null")
+        keyterms = tuple(keyterms)
+    features = data.get("features")
+    if features is None:
+        features = {}
+    if not isinstance(features, dict):
+        raise MessageError("Configure: features must be an object of feature names to true/false")
+    for name, value in features.items():
+        if not isinstance(value, bool):
+            raise MessageError(f"Configure: features.{name} must be true or false, got {value!r}")
+    return ConfigureRequest(keyterms=keyterms, features=dict(features))
+
+
+@dataclass(frozen=True)
 class UnknownMessage:
     """A message of a type the kit does not know; kept whole so nothing is lost."""
 
@@ -730,9 +923,14 @@ class UnknownMessage:
         return dict(self.data)
 
 
-Message = Results | SpeechStarted | UtteranceEnd | Metadata | ErrorMessage | UnknownMessage
+Message = (
+    Results | SpeechStarted | UtteranceEnd | Metadata | ErrorMessage | ConfigureSuccess | ConfigureFailure | UnknownMessage
+)
 
-_BY_TYPE: dict[str, Any] = {cls.type: cls for cls in (Results, SpeechStarted, UtteranceEnd, Metadata, ErrorMessage)}
+_BY_TYPE: dict[str, Any] = {
+    cls.type: cls
+    for cls in (Results, SpeechStarted, UtteranceEnd, Metadata, ErrorMessage, ConfigureSuccess, ConfigureFailure)
+}
 
 
 def message_from_dict(data: Any) -> Message:

@@ -3,9 +3,13 @@
 An I/O shell around the pure `StreamTranscriber`: it validates the handshake like Deepgram
 (400/401 JSON bodies with `dg-error` and `dg-request-id` headers), decodes the audio frames,
 runs recognition in worker threads (so one slow stream never stalls another), and answers
-the control messages (KeepAlive, Finalize, CloseStream, SchemaError for anything else). A
+the control messages (KeepAlive, Finalize with its optional channel, CloseStream, Configure
+answered by exactly one ConfigureSuccess or ConfigureFailure, SchemaError for anything else). A
 stream that sends nothing for `inactivity_timeout` seconds gets Metadata and close 1011
-(NET-0001); audio that cannot be decoded gets Metadata and close 1008 (DATA-0000).
+(NET-0001); one that has sent no audio `response_timeout` seconds after it opened (only
+KeepAlive or other text) gets Metadata and close 1011 (NET-0000); audio that cannot be decoded gets Metadata and close 1008 (DATA-0000). Query options
+the local engine does not emulate (diarize, language=multi, …) are named in a
+`dgwidgets-warning` handshake header and in the server log.
 
 Run it for a class with ``dgwidgets serve``, or embedded in a notebook or a test:
 
@@ -45,7 +49,23 @@ from .decoder_pool import DecoderPool
 from .engine.models import LocalModel, UnknownModelError, load_whisper, resolve_model
 from .engine.models import recognizer_factory as factory_for_model
 from .engine.transcriber import RecognizerFactory, StreamTranscriber
-from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
+from .protocol import (
+    CONFIGURABLE_FEATURES,
+    KEYTERM_TOKEN_LIMIT,
+    ConfigureFailure,
+    ConfigureRequest,
+    ConfigureSuccess,
+    ErrorMessage,
+    LiveOptions,
+    Message,
+    MessageError,
+    Metadata,
+    OptionsError,
+    Results,
+    is_nova3_model,
+    parse_configure,
+    serialize_message,
+)
 from .wire_audio import LOCAL_ENCODINGS, MAX_CHANNELS, MIN_SAMPLE_RATE, AudioDecodeError, StreamDecoder
 
 redaction.install()
@@ -56,7 +76,9 @@ __all__ = [
     "ServerSettings",
     "LISTEN_PATH",
     "NET_0001",
+    "NET_0000",
     "DATA_0000",
+    "WARNING_HEADER",
 ]
 
 log = logging.getLogger("dgwidgets.server")
@@ -66,8 +88,13 @@ LISTEN_PATH = "/v1/listen"
 NET_0001 = (
     "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
 )
+#: Deepgram's close reason when a stream has had no response within its window (close code 1011):
+#: what a client that sends KeepAlive but never audio gets (SDK issues report it after 20-30 s).
+NET_0000 = "Deepgram did not provide a response message within the timeout window. See https://dpgr.am/net0000"
 #: Deepgram's close reason when the payload cannot be decoded as audio (close code 1008).
 DATA_0000 = "DATA-0000"
+#: Handshake header naming the query options the local engine ignores (Deepgram would apply them).
+WARNING_HEADER = "dgwidgets-warning"
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,10 @@ class ServerSettings:
     api_key: str | None = field(default=None, repr=False)  # never shown in a repr
     #: Seconds without audio or a text message before close 1011 (Deepgram: about 10 s).
     inactivity_timeout: float = 10.0
+    #: Seconds after the stream opens by which audio must have arrived, else close 1011 (NET-0000):
+    #: KeepAlive keeps a stream open only once audio flows. Deepgram's SDK issues report
+    #: 20-30 s; the kit takes the low end, so a client that survives here survives on Deepgram.
+    response_timeout: float = 20.0
     #: Largest accepted websocket frame; bigger frames close the stream (1009).
     max_frame_bytes: int = 4 * 1024 * 1024
     #: Streams served at once; more get HTTP 429 at the handshake.
@@ -145,6 +176,8 @@ def _presented_key(request: Request) -> str | None:
 
 
 def _options_error_text(err: OptionsError) -> str:
+    if err.wire_message:
+        return err.wire_message
     shown = "" if err.value is None else err.value
     return f"Invalid '{err.parameter}' value of '{shown}'."
 
@@ -169,6 +202,12 @@ class _Stream:
         self.transcriber: StreamTranscriber | None = None
         #: Set when the processor stops reading the queue (the stream is closing or closed).
         self.ended = asyncio.Event()
+        #: Audio has arrived or a transcript has gone out: the NET-0000 window no longer applies.
+        #: (Deepgram also closes a stream whose few bytes of audio gave no transcript; the local engine
+        #: does not, since its own recognition time, not the client, would decide the outcome.)
+        self.responded = False
+        #: Configure messages queued and not answered yet (a second one meanwhile is refused).
+        self.configures_pending = 0
 
     async def run(self) -> None:
         processor = asyncio.create_task(self._process(), name=f"dgwidgets-stream-{self.request_id}")
@@ -210,7 +249,11 @@ class _Stream:
                 waiter.cancel()
 
     async def _receive(self) -> None:
-        timeout = self.server.settings.inactivity_timeout
+        settings = self.server.settings
+        timeout = settings.inactivity_timeout
+        loop = asyncio.get_running_loop()
+        last_frame = loop.time()
+        no_response_deadline = last_frame + settings.response_timeout
         done = False
         while True:
             if done or self.ended.is_set():
@@ -219,56 +262,94 @@ class _Stream:
                 # connection ends this loop with ConnectionClosed.
                 await self.ws.recv()
                 continue
+            now = loop.time()
+            wait = last_frame + timeout - now
+            if not self.responded:
+                wait = min(wait, no_response_deadline - now)
             try:
                 # Cancelling recv() loses nothing in websockets' asyncio implementation.
-                frame = await asyncio.wait_for(self.ws.recv(), timeout)
+                frame = await asyncio.wait_for(self.ws.recv(), max(wait, 0.0))
             except asyncio.TimeoutError:
-                await self._put(("timeout", None))
-                done = True
+                now = loop.time()
+                if now >= last_frame + timeout:
+                    await self._put(("timeout", None))
+                    done = True
+                elif not self.responded and now >= no_response_deadline:
+                    await self._put(("no_response", None))
+                    done = True
                 continue
+            last_frame = loop.time()
             if isinstance(frame, bytes):
                 if not frame:  # the legacy close signal
                     await self._put(("close", None))
                     done = True
                     continue
                 self.sha.update(frame)
+                self.responded = True
                 await self._put(("audio", frame))
                 continue
-            kind = self._control_type(frame)
+            kind, data = self._control(frame)
             if kind == "KeepAlive":
                 continue
             if kind == "Finalize":
-                await self._put(("finalize", None))
+                await self._put(("finalize", (data, frame)))
             elif kind == "CloseStream":
                 await self._put(("close", None))
                 done = True
-            else:
-                await self._put(
-                    (
-                        "reply",
-                        ErrorMessage(
-                            variant="SchemaError",
-                            description=f"Could not deserialize last text message: {kind}",
-                            message=frame,
-                        ),
+            elif kind == "Configure":
+                if self.configures_pending:
+                    # answered in turn, after the earlier Configure's own answer
+                    await self._put(
+                        (
+                            "reply",
+                            ConfigureFailure(
+                                self.request_id,
+                                "CONFIGURE_ALREADY_PENDING",
+                                "Another Configure message is still awaiting its response.",
+                            ),
+                        )
                     )
-                )
+                else:
+                    self.configures_pending += 1
+                    await self._put(("configure", data))
+            else:
+                await self._put(("reply", self._schema_error(kind, frame)))
 
     @staticmethod
-    def _control_type(text: str) -> str:
-        """The control message's type, or the reason it is not one (used in the SchemaError)."""
+    def _schema_error(reason: str, text: str) -> ErrorMessage:
+        return ErrorMessage(
+            variant="SchemaError", description=f"Could not deserialize last text message: {reason}", message=text
+        )
+
+    @staticmethod
+    def _control(text: str) -> tuple[str, Any]:
+        """(type, what it carries) for a valid control message, else (the reason it is not one, None).
+
+        Finalize carries its channel (None: all channels), Configure its `ConfigureRequest`.
+        """
         try:
             data = json.loads(text)
         except RecursionError:  # e.g. "[[[[..." nested deeper than Python's recursion limit
-            return "not valid JSON (nested too deeply)"
+            return "not valid JSON (nested too deeply)", None
         except ValueError as err:
-            return f"not valid JSON ({err})"
+            return f"not valid JSON ({err})", None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            return 'expected an object with a "type" field'
-        if data["type"] in ("KeepAlive", "Finalize", "CloseStream"):
-            return data["type"]
-        shown = repr(data["type"]) if len(data["type"]) <= 100 else repr(data["type"][:100]) + "..."
-        return f"unknown variant {shown}, expected one of KeepAlive, Finalize, CloseStream"
+            return 'expected an object with a "type" field', None
+        kind = data["type"]
+        if kind in ("KeepAlive", "CloseStream"):
+            return kind, None
+        if kind == "Finalize":
+            channel = data.get("channel")
+            if channel is not None and (not isinstance(channel, int) or isinstance(channel, bool) or channel < 0):
+                return f"Finalize: channel must be a channel index (0, 1, ...), got {channel!r}"[:300], None
+            return kind, channel
+        if kind == "Configure":
+            try:
+                return kind, parse_configure(data)
+            except MessageError as err:
+                return str(err)[:300], None
+        shown = repr(kind) if len(kind) <= 100 else repr(kind[:100]) + "..."
+        return f"unknown variant {shown}, expected one of KeepAlive, Finalize, CloseStream, Configure", None
 
     # -- processing -----------------------------------------------------------------------------
 
@@ -279,7 +360,11 @@ class _Stream:
                 if kind == "audio":
                     await self._send_all(await self._run(self._feed, payload))
                 elif kind == "finalize":
-                    await self._send_all(await self._run(self._finalize))
+                    await self._send_all(await self._run(self._finalize, *payload))
+                elif kind == "configure":
+                    answer = await self._run(self._configure, payload)
+                    self.configures_pending -= 1
+                    await self._send_all(answer)
                 elif kind == "reply":
                     await self._send_all([payload])
                 elif kind in ("close", "gone"):
@@ -287,6 +372,9 @@ class _Stream:
                     return
                 elif kind == "timeout":
                     await self._finish(1011, NET_0001)
+                    return
+                elif kind == "no_response":
+                    await self._finish(1011, NET_0000)
                     return
                 elif kind == "error":
                     raise RuntimeError("the receive loop failed")
@@ -331,8 +419,58 @@ class _Stream:
         transcriber = self._ensure_transcriber()
         return transcriber.feed(pcm) if pcm.size else []
 
-    def _finalize(self) -> list[Message]:
-        return self.transcriber.finalize() if self.transcriber is not None else []
+    def _finalize(self, channel: int | None, text: str) -> list[Message]:
+        if self.transcriber is None:
+            return []
+        count = len(self.transcriber.channels)
+        if channel is not None and channel >= count:
+            shown = "the stream is transcribed as one channel (0)" if count == 1 else f"it has channels 0-{count - 1}"
+            return [self._schema_error(f"Finalize: no channel {channel}: {shown}", text)]
+        return self.transcriber.finalize(channel)
+
+    def _configure(self, request: ConfigureRequest) -> list[Message]:
+        """Answer one Configure with one ConfigureSuccess or ConfigureFailure; a failure applies nothing."""
+        rid = self.request_id
+        if request.keyterms is not None:
+            model = self.options.model
+            if model is not None and not is_nova3_model(model):
+                # the local engine could, but Deepgram refuses it: teach the same rule
+                return [
+                    ConfigureFailure(
+                        rid,
+                        "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                        f"Updating keyterms mid-stream needs a Nova-3 model; this stream asked for {model!r}.",
+                    )
+                ]
+            if request.token_count() > KEYTERM_TOKEN_LIMIT:
+                return [
+                    ConfigureFailure(
+                        rid,
+                        "CONFIGURE_KEYTERM_LIMIT_EXCEEDED",
+                        f"The keyterms hold {request.token_count()} tokens; the limit is {KEYTERM_TOKEN_LIMIT}.",
+                    )
+                ]
+        unknown = sorted(set(request.features) - set(CONFIGURABLE_FEATURES))
+        if unknown:
+            return [
+                ConfigureFailure(
+                    rid,
+                    "CONFIGURE_INTERNAL_ERROR",
+                    f"The dgwidgets local engine cannot switch {', '.join(unknown)} mid-stream "
+                    f"(it can switch {', '.join(CONFIGURABLE_FEATURES)}).",
+                )
+            ]
+        numerals = request.features.get("numerals")
+        changes: dict[str, Any] = {}
+        if numerals is not None:
+            changes["numerals"] = numerals
+        if request.keyterms is not None:
+            changes.update(keyterm=request.keyterms, keywords=())
+        if changes:
+            self.options = self.options.replace(**changes)  # a transcriber made later starts with them
+            if self.transcriber is not None:
+                self.transcriber.configure(keyterms=request.keyterms, numerals=numerals)
+        return [ConfigureSuccess(rid, keyterms=request.keyterms)]
 
     def _close(self) -> list[Message]:
         if self.transcriber is None:
@@ -365,6 +503,8 @@ class _Stream:
     async def _send_all(self, messages: Sequence[Message]) -> None:
         for message in messages:
             await self.ws.send(serialize_message(message))
+            if isinstance(message, Results):
+                self.responded = True
 
 
 class LocalServer:
@@ -495,9 +635,14 @@ class LocalServer:
         request_id = str(uuid.uuid4())
         connection.dg_request_id = request_id  # type: ignore[attr-defined]
         try:
-            connection.dg_options, connection.dg_model = self._check_request(request)  # type: ignore[attr-defined]
+            options, connection.dg_model = self._check_request(request)  # type: ignore[attr-defined]
         except _Reject as reject:
             return _json_response(reject.status, reject.code, reject.message, request_id)
+        connection.dg_options = options  # type: ignore[attr-defined]
+        notes = options.local_engine_notes()
+        connection.dg_warning = _header_text(" | ".join(notes)) if notes else ""  # type: ignore[attr-defined]
+        for note in notes:
+            log.info("stream %s: %s", request_id, note)
         return None
 
     def _check_request(self, request: Request) -> tuple[LiveOptions, LocalModel]:
@@ -548,6 +693,9 @@ class LocalServer:
         # every response carries the id; rejections built by _json_response already do
         if "dg-request-id" not in response.headers:
             response.headers["dg-request-id"] = getattr(connection, "dg_request_id", "")
+        warning = getattr(connection, "dg_warning", "")
+        if warning and response.status_code == 101:
+            response.headers[WARNING_HEADER] = warning
         return response
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -157,7 +158,13 @@ def test_stream_jsonl_is_a_loadable_session(tmp_path):
         (
             ["stream", "sample:yes", "--interim-results", "--utterance-end-ms", "500"],
             1,
-            "Invalid 'utterance_end_ms' value 500: must be a whole number of milliseconds >= 1000",
+            "Invalid 'utterance_end_ms' value 500: must be a whole number of milliseconds from 1000 to 5000",
+        ),
+        (["stream", "sample:yes", "--local", "--param", "diarize"], 2, "--param wants KEY=VALUE"),
+        (
+            ["stream", "sample:yes", "--local", "--model", "nova-3", "--param", "keywords=yes:2"],
+            1,
+            "Nova-3 models take keyterm instead",
         ),
         (
             ["stream", "sample:yes", "--url", "ws://127.0.0.1:9/v1/listen", "--speed", "0"],
@@ -180,6 +187,18 @@ def test_stream_errors(args, code, message, tmp_path):
 def test_stream_notes_ineffective_options():
     result = run("stream", "sample:yes", "--local", "--speed", "0", "--utterance-end-ms", "1000")
     assert "note: utterance_end_ms needs interim_results=true" in result.stderr
+
+
+def test_stream_warns_about_options_the_local_engine_ignores_and_echoes_extra(tmp_path):
+    saved = tmp_path / "s.jsonl"
+    result = run(
+        "stream", "sample:yes", "--local", "--speed", "0", "--param", "diarize=true", "--param", "extra=room:7b",
+        "--save", str(saved),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "warning: diarize=true is ignored by the local engine: no speaker labels" in result.stderr
+    results = [json.loads(line) for line in saved.read_text().splitlines() if '"Results"' in line]
+    assert results and all(r["message"]["metadata"]["extra"] == {"room": "7b"} for r in results)
 
 
 def test_samples_lists_every_sample_with_what_it_teaches():

@@ -46,6 +46,18 @@ def test_panel_explains_ineffective_combinations_inline():
     assert "ws:// or wss://" in panel.message.value
 
 
+def test_panel_warns_about_parameters_the_local_engine_ignores_and_keeps_them_for_the_cloud():
+    panel = ParameterPanel(backend="local", params="diarize=true&extra=room:7b&language=multi")
+    opts = panel.options()
+    assert opts.extra == (("room", "7b"),) and opts.language == "multi" and ("diarize", "true") in opts.other
+    assert "diarize=true is ignored by the local engine" in panel.message.value
+    assert "language=multi: the local engine recognizes English only" in panel.message.value
+    panel.backend_choice.value = "cloud"
+    assert "ignored by the local engine" not in panel.message.value, "Deepgram applies them"
+    panel.params.value = "model=nova-3&keywords=moon"
+    assert "Nova-3 models take keyterm" in panel.message.value
+
+
 def test_changing_the_sample_changes_its_keyterms_unless_given():
     panel = ParameterPanel(source="sample:yes")
     panel.source.value = "sample:hello-there"

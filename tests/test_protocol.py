@@ -37,8 +37,11 @@ def test_defaults_send_nothing():
 @pytest.mark.parametrize(
     ("kwargs", "parameter", "rule_part"),
     [
-        ({"utterance_end_ms": 999}, "utterance_end_ms", ">= 1000"),
-        ({"utterance_end_ms": 0}, "utterance_end_ms", ">= 1000"),
+        ({"utterance_end_ms": 999}, "utterance_end_ms", "from 1000 to 5000"),
+        ({"utterance_end_ms": 0}, "utterance_end_ms", "from 1000 to 5000"),
+        ({"utterance_end_ms": 5001}, "utterance_end_ms", "the docs cap it at 5 s"),
+        ({"model": "nova-3", "keywords": ["moon:2"]}, "keywords", "keyterm='moon'"),
+        ({"model": "nova-3-medical", "keywords": ["moon"]}, "keywords", "Nova-3 models take keyterm"),
         ({"utterance_end_ms": 1500.5}, "utterance_end_ms", "whole number"),
         ({"endpointing": -1}, "endpointing", ">= 0, or false"),
         ({"endpointing": 2.5}, "endpointing", ">= 0, or false"),
@@ -130,13 +133,13 @@ options_strategy = st.builds(
     enc=st.sampled_from((None, *ENCODINGS)),
     rate=st.integers(1, 384_000),
     rate2=st.none() | st.integers(1, 384_000),
-    model=st.none() | st.sampled_from(["nova-3", "nova-2", "local"]),
+    model=st.none() | st.sampled_from(["nova-2", "local", "nova-30"]),
     language=st.sampled_from(["en", "en-US", "multi", "de", "pt-BR"]),
     channels=st.integers(1, 8),
     multichannel=st.booleans(),
     interim_results=st.booleans(),
     endpointing=st.just(False) | st.integers(0, 10_000),
-    utterance_end_ms=st.none() | st.integers(1000, 10_000),
+    utterance_end_ms=st.none() | st.integers(1000, 5000),
     vad_events=st.booleans(),
     punctuate=st.booleans(),
     smart_format=st.booleans(),
@@ -292,3 +295,53 @@ def test_messages_round_trip_through_json(msg):
 def test_a_parameter_named_like_an_internal_field_is_just_unknown():
     opts = LiveOptions.from_query("other=1&interim_results=true")
     assert opts.other == (("other", "1"),) and LiveOptions.from_query(opts.to_query()) == opts
+
+
+# --------------------------------------------------------------------------- rules added with issue 13
+
+
+def test_keywords_with_nova3_carry_deepgrams_own_400_text_and_other_models_keep_keywords():
+    with pytest.raises(OptionsError) as info:
+        LiveOptions.from_query("model=nova-3&keywords=moon:2")
+    assert info.value.wire_message == "Keywords are not supported for Nova-3. Please use `keyterm` instead."
+    for model in ("nova-2", "nova-30", None):
+        assert LiveOptions(model=model, keywords=("moon:2",)).keywords == ("moon:2",)
+    assert LiveOptions(model="nova-3", keyterm=("moon",)).keyterm == ("moon",)
+
+
+def test_utterance_end_ms_accepts_the_documented_range_only():
+    assert LiveOptions(utterance_end_ms=5000).utterance_end_ms == 5000
+    with pytest.raises(OptionsError, match="'utterance_end_ms' value 5001"):
+        LiveOptions.from_query("interim_results=true&utterance_end_ms=5001")
+
+
+def test_local_engine_notes_name_every_content_changing_option_it_ignores():
+    opts = LiveOptions.from_query("diarize=true&filler_words=true&dictation=true&redact=pci&language=multi&tag=x")
+    notes = opts.local_engine_notes()
+    assert len(notes) == 5, notes
+    assert notes[0].startswith("language=multi: the local engine recognizes English only")
+    for name in ("diarize=true", "filler_words=true", "dictation=true", "redact=pci"):
+        assert any(n.startswith(name + " is ignored by the local engine") for n in notes), name
+    assert LiveOptions.from_query("diarize=false&tag=x&mip_opt_out=true&extra=a:b").local_engine_notes() == []
+    assert LiveOptions(language="de").local_engine_notes()[0].startswith("language=de:")
+
+
+def test_configure_requests_are_read_strictly():
+    from dgwidgets.protocol import ConfigureRequest, parse_configure
+
+    assert parse_configure({"type": "Configure"}) == ConfigureRequest()
+    assert parse_configure({"type": "Configure", "keyterms": []}).keyterms == ()
+    assert parse_configure({"type": "Configure", "keyterms": ["a b", "c"]}).token_count() == 3
+    for bad in ({"keyterms": "one"}, {"keyterms": [1]}, {"keyterms": [""]}, {"features": []}, {"features": {"numerals": 1}}):
+        with pytest.raises(MessageError, match="Configure: "):
+            parse_configure({"type": "Configure", **bad})
+
+
+def test_configure_answers_parse_and_serialize():
+    from dgwidgets.protocol import ConfigureFailure, ConfigureSuccess
+
+    ok = parse_message('{"type":"ConfigureSuccess","request_id":"r","keyterms":["Deepgram"]}')
+    assert isinstance(ok, ConfigureSuccess) and ok.keyterms == ("Deepgram",)
+    assert serialize_message(ConfigureSuccess("r")) == '{"type":"ConfigureSuccess","request_id":"r"}'
+    bad = parse_message('{"type":"ConfigureFailure","request_id":"r","code":"CONFIGURE_ALREADY_PENDING","description":"d"}')
+    assert isinstance(bad, ConfigureFailure) and bad.code == "CONFIGURE_ALREADY_PENDING"

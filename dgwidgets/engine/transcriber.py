@@ -18,6 +18,8 @@ Per channel it keeps one *segment*: the audio since the last final. Each VAD fra
    endpoint is being held, a final with ``speech_final: false`` cut at a word boundary at least
    `CUT_MARGIN` behind the newest audio (the words at the tip are the least stable). The audio
    after the cut is fed again to a fresh utterance, so no word is lost or doubled.
+   Over pure silence the final is empty and, with endpointing on, has ``speech_final: true``
+   (what recorded Deepgram traffic shows).
 
 Finalize flushes the segment as a final with ``from_finalize: true``; close flushes it as a
 plain final. UtteranceEnd is computed from the emitted word timings (see `utterance_end`).
@@ -190,8 +192,13 @@ class ChannelTranscriber:
         self.options = options
         self.channel = channel
         info, model_uuid = (model.model_info, model.model_uuid) if model is not None else (MODEL_INFO, MODEL_UUID)
-        self.metadata = ResultsMetadata(request_id=request_id, model_info=dict(info), model_uuid=model_uuid)
+        # `extra=k:v` query parameters come back as `metadata.extra` in every Results, as on Deepgram
+        extra = {"extra": dict(options.extra)} if options.extra else {}
+        self.metadata = ResultsMetadata(
+            request_id=request_id, model_info=dict(info), model_uuid=model_uuid, unknown=extra
+        )
         self.recognizer = recognizer
+        self._next_recognizer: StreamingRecognizer | None = None  # from a Configure, used from the next segment
         self.vad = vad
         self.position = 0  # samples decided on (whole VAD frames, plus the tail at close)
         self._pending = np.zeros(0, dtype=np.int16)  # < one VAD frame, not decided yet
@@ -451,9 +458,15 @@ class ChannelTranscriber:
             i -= 1
         self._finalized_digits = tail[i:]
 
+    def use_recognizer_from_next_segment(self, recognizer: StreamingRecognizer) -> None:
+        """Switch recognizers (new keyterms) where the next segment starts; the open one keeps its words."""
+        self._next_recognizer = recognizer
+
     def _start_segment(self, start: int, carry: np.ndarray | None = None) -> None:
         self._segment = _Segment(start=start, last_tick=self.position)
         self._interim_cache = None
+        if self._next_recognizer is not None:
+            self.recognizer, self._next_recognizer = self._next_recognizer, None
         self.recognizer.start()
         if carry is not None and carry.size:
             self.recognizer.feed(carry)
@@ -484,7 +497,10 @@ class ChannelTranscriber:
             heard = self.recognizer.finish()
         words = [w for w in self._absolute(heard, limit=cut) if (w.start + w.end) / 2 * SAMPLE_RATE < cut]
         words = self._foreground(words)
-        self._send(self._results(seg.start, cut, words, is_final=True, speech_final=False, from_finalize=False), out)
+        # Recorded Deepgram traffic: a final over pure silence comes with speech_final true (its
+        # endpointer sees silence); a cut inside speech has speech_final false. Without endpointing, never.
+        silent = not words and not seg.had_speech and self.options.endpointing_ms is not None
+        self._send(self._results(seg.start, cut, words, is_final=True, speech_final=silent, from_finalize=False), out)
         if words:
             self._sentence_start = False
         self._note_finalized(words, speech_final=False)
@@ -550,6 +566,8 @@ class StreamTranscriber:
             recognizer_factory = factory_for_model(model)
         #: the recognizer that runs, as Results' ``model_info`` reports it (None: a custom factory)
         self.model = model
+        self._recognizer_factory = recognizer_factory
+        self._keyterms_default = tuple(keyterms_default)
         keyterms = keyterms_of(options) or list(keyterms_default)
         count = options.channels if options.multichannel else 1
         self.channels = [
@@ -598,3 +616,29 @@ class StreamTranscriber:
 
     def close(self) -> list[Message]:
         return [m for c in self.channels for m in c.close()]
+
+    def configure(self, *, keyterms: Sequence[str] | None = None, numerals: bool | None = None) -> None:
+        """Apply a client's Configure: `numerals` from the next message, `keyterms` (replacing all
+        keyterms and keywords; () clears them) from the next segment, since a recognizer's vocabulary
+        is fixed for the utterance it is decoding. None leaves a setting as it is.
+
+        >>> import numpy as np
+        >>> from dgwidgets.protocol import LiveOptions
+        >>> t = StreamTranscriber(LiveOptions(keyterm=("two",)))
+        >>> t.configure(keyterms=["three"], numerals=True)
+        >>> t.options.keyterm, t.options.numerals
+        (('three',), True)
+        """
+        changes: dict = {}
+        if numerals is not None:
+            changes["numerals"] = bool(numerals)
+        if keyterms is not None:
+            changes.update(keyterm=tuple(keyterms), keywords=())
+        if not changes:
+            return
+        self.options = self.options.replace(**changes)
+        phrases = keyterms_of(self.options) or list(self._keyterms_default)
+        for channel in self.channels:
+            channel.options = channel.options.replace(**changes)
+            if keyterms is not None:
+                channel.use_recognizer_from_next_segment(self._recognizer_factory(phrases))

@@ -75,6 +75,7 @@ class ParameterPanel(W.VBox):
         no_delay: bool = False,
         keyterms: tuple[str, ...] | list[str] | None = None,
         model: str | None = None,
+        params: str = "",
     ) -> None:
         self._api_key = api_key
         self._uploaded: Path | None = None
@@ -156,6 +157,13 @@ class ParameterPanel(W.VBox):
         self.model = W.Dropdown(
             options=model_choices, value=model, description="model", style=_DESCRIPTION, layout=W.Layout(width="520px")
         )
+        self.params = W.Text(
+            value=params,
+            description="more parameters",
+            placeholder="any other query parameters, e.g. diarize=true&extra=room:7b",
+            style=_DESCRIPTION,
+            layout=W.Layout(width="640px"),
+        )
         self.message = W.HTML(layout=W.Layout(min_height="1.5em"))
 
         super().__init__(
@@ -178,6 +186,7 @@ class ParameterPanel(W.VBox):
                 W.HBox([self.utterance_end_on, self.utterance_end_ms]),
                 self.model,
                 self.keyterms,
+                self.params,
                 self.message,
             ],
             layout=W.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
@@ -196,6 +205,7 @@ class ParameterPanel(W.VBox):
             self.no_delay,
             self.keyterms,
             self.model,
+            self.params,
             self.url,
             self.speed,
         ):
@@ -211,7 +221,7 @@ class ParameterPanel(W.VBox):
 
     def options(self) -> LiveOptions:
         """The chosen parameters as LiveOptions (raises OptionsError naming the parameter)."""
-        return LiveOptions(
+        options = LiveOptions(
             interim_results=self.interim_results.value,
             endpointing=False if self.endpointing_off.value else int(self.endpointing.value),
             utterance_end_ms=int(self.utterance_end_ms.value) if self.utterance_end_on.value else None,
@@ -223,6 +233,11 @@ class ParameterPanel(W.VBox):
             keyterm=tuple(k.strip() for k in self.keyterms.value.split(",") if k.strip()),
             model=self.model.value,
         )
+        more = self.params.value.strip().lstrip("?")
+        if not more:
+            return options
+        # read as a server reads a query: modelled names (extra, model, …) land in their fields
+        return LiveOptions.from_query(options.to_query() + "&" + more)
 
     @property
     def source_spec(self) -> str:
@@ -332,6 +347,8 @@ class ParameterPanel(W.VBox):
             notes.insert(0, "choose an audio file to upload")
         if self.backend_choice.value == "cloud" and options.model == "pocketsphinx":
             notes.insert(0, "pocketsphinx runs only on the local engine: Deepgram's cloud will refuse it")
+        if self.backend_choice.value == "local":
+            notes.extend(options.local_engine_notes())
         if notes:
             self.message.value = "<br>".join(f"<span style='color:#b26a00'>⚠ {n}</span>" for n in notes)
         else:
