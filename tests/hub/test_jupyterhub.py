@@ -111,12 +111,18 @@ def _open_notebook(student: Student, hub) -> None:
     page = student.page
     # Logging in spawns the server; the hub sends the browser on to /user/NAME/lab when it is up.
     page.wait_for_url(re.compile(rf"/user/{student.name}/lab"), timeout=180_000)
-    page.goto(hub.url(f"user/{student.name}/lab/tree/{NOTEBOOK}?reset"), timeout=STEP_MS)
+    # "commit": go on to the other student while this page loads
+    page.goto(hub.url(f"user/{student.name}/lab/tree/{NOTEBOOK}?reset"), timeout=STEP_MS, wait_until="commit")
+
+
+def _run_notebook(student: Student, hub) -> None:
+    page = student.page
     page.wait_for_function(KERNEL_IDLE, arg=NOTEBOOK, timeout=120_000)
+    # Not awaited: the command's promise resolves only when every cell has finished.
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
-def _prepare_and_record(student: Student) -> None:
+def _notebook_ran(student: Student, hub) -> None:
     page = student.page
     # The notebook's last cell checks the key lesson: seeing its line means every cell ran.
     done = page.locator(".jp-OutputArea-output", has_text="the key lives only in the kernel")
@@ -124,16 +130,20 @@ def _prepare_and_record(student: Student) -> None:
     while not done.count():
         if time.monotonic() > deadline:
             raise AssertionError(f"{student.name}: notebook 07 did not run to its end")
+        # JupyterLab draws only the cells near the viewport
         page.locator(".jp-Cell").last.scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
-    lab = _lab(page)
+        page.wait_for_timeout(200)
+
+
+def _record(student: Student, hub) -> None:
+    """What the notebook tells a learner: (type your phrases,) Start microphone, then Start."""
+    lab = _lab(student.page)
     lab.scroll_into_view_if_needed()
     if student.keyterms is not None:
         box = lab.locator("input[placeholder^='phrases that bias']")
         box.fill(student.keyterms)
         box.press("Tab")
-    mic = lab.locator(".dgw-mic")
-    mic.locator("button.dgw-button").click(timeout=STEP_MS)
+    lab.locator(".dgw-mic button.dgw-button").click(timeout=STEP_MS)
     lab.locator(".dgw-mic[data-state=recording]").wait_for(timeout=30_000)
     _button(lab, "Start").click(timeout=STEP_MS)
 
@@ -203,11 +213,11 @@ def test_two_students_transcribe_their_own_voice_at_once(hub):
                 s.page.on("pageerror", lambda e, s=s: s.errors.append(str(e)))
             # Each step for both students before the next, so they are logged in, spawning and
             # streaming at the same time.
-            for step in (_login, _open_notebook):
+            phases = {"browsers": time.monotonic() - started}
+            for step in (_login, _open_notebook, _run_notebook, _notebook_ran, _record):
                 for s in students:
                     step(s, hub)
-            for s in students:
-                _prepare_and_record(s)
+                phases[step.__name__.strip("_")] = time.monotonic() - started
             streaming = time.monotonic()
             waiting = list(students)
             deadline = time.monotonic() + 90
@@ -230,6 +240,7 @@ def test_two_students_transcribe_their_own_voice_at_once(hub):
             for browser in browsers:
                 browser.close()
     print(f"\nJupyterHub, two students: {time.monotonic() - started:.1f} s in all, {streamed:.1f} s streaming")
+    print("  reached at: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
     for s in students:
         r = s.report
         print(f"{s.name}: {r['final']!r} ({r['messages']} messages, {r['seconds']:.1f} s of audio, {r['status']})")
