@@ -58,8 +58,9 @@ STUDENTS = (
 
 # Run in each kernel after the stream: what that student's kernel received, as JSON on one line.
 REPORT = """
-import json as _json, os as _os
-_s, _c = mic_lab.session, mic_lab._client
+import json as _json, os as _os, psutil as _psutil
+_s, _c, _k = mic_lab.session, mic_lab._client, _psutil.Process()
+_t = _k.cpu_times()
 print("DGW-REPORT " + _json.dumps({
     "user": _os.environ.get("JUPYTERHUB_USER"), "pid": _os.getpid(),
     "backend": _c.backend.kind, "url": _c.backend.url, "request_id": _c.request_id,
@@ -68,6 +69,8 @@ print("DGW-REPORT " + _json.dumps({
     "messages": len(_s), "finals": len(_s.finals()),
     "seconds": mic_lab.microphone.samples_received / mic_lab.microphone.sample_rate,
     "error": repr(mic_lab.error) if mic_lab.error else None,
+    "kernel_rss_mb": _k.memory_info().rss / 2**20, "server_rss_mb": _k.parent().memory_info().rss / 2**20,
+    "kernel_cpu_s": _t.user + _t.system,
 }))
 """
 
@@ -244,6 +247,8 @@ def test_two_students_transcribe_their_own_voice_at_once(hub):
     for s in students:
         r = s.report
         print(f"{s.name}: {r['final']!r} ({r['messages']} messages, {r['seconds']:.1f} s of audio, {r['status']})")
+        print(f"  kernel with its embedded engine: {r['kernel_rss_mb']:.0f} MB RSS, {r['kernel_cpu_s']:.1f} s CPU "
+              f"since it started; its single-user server: {r['server_rss_mb']:.0f} MB RSS")
 
 
 def _check(students: list[Student], cross_status: int | None) -> None:
