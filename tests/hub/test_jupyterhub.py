@@ -152,8 +152,13 @@ def _record(student: Student, hub) -> None:
 
 
 def _received_seconds(student: Student) -> float:
-    text = _lab(student.page).locator(".dgw-mic .dgw-status").inner_text()
-    match = re.search(r"([\d.]+) s (received|recorded)", text)
+    """Audio streamed so far, from the lab's status line (a plain ipywidgets HTML the kernel updates).
+
+    Not the microphone widget's own counter: under heavy load its trait updates were seen to stop
+    reaching the page (anywidget "Failed to initialize model") while the audio kept flowing.
+    """
+    text = _lab(student.page).locator(".dg-status").inner_text()
+    match = re.search(r"audio ([\d.]+) s", text)
     return float(match.group(1)) if match else 0.0
 
 
