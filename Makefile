@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Reinstall whenever the package metadata changes.
 STAMP := $(VENV)/.dgwidgets-installed
 
-.PHONY: lab demo test lint bench clean help
+.PHONY: lab demo test lint bench clean help node
 
 help:
 	@echo "make lab   - install and open JupyterLab on notebooks/ (local engine, no API key needed)"
@@ -34,7 +34,17 @@ demo: $(STAMP)
 	$(BIN)/dgwidgets stream sample:credit-card --local --interim-results --endpointing 300 \
 		--utterance-end-ms 1000 --vad-events --strategy speech_final_or_utterance_end
 
-test: $(STAMP)
+# configurable-http-proxy (npm) for the JupyterHub test, pinned by .ci/node/package-lock.json and kept
+# in the project (nothing global). Without npm the hub test skips, and fails under CI=true.
+CHP := .ci/node/node_modules/.bin/configurable-http-proxy
+
+$(CHP): .ci/node/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix .ci/node --no-audit --no-fund --loglevel=error && touch $(CHP); \
+	else echo "npm not found: the JupyterHub test needs Node.js and npm (apt-get install nodejs npm)"; fi
+
+node: $(CHP)
+
+test: $(STAMP) $(CHP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -44,4 +54,4 @@ bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info .ci/node/node_modules

@@ -147,6 +147,25 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> JupyterServer:
         log.close()
 
 
+def chromium_args(fake_mic: Path) -> list[str]:
+    """Headless Chromium flags for these machines; the fake microphone plays ``fake_mic`` once.
+
+    The fake device is a browser-wide flag, so two students with different voices need two browsers.
+    """
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",  # grants getUserMedia without a permission prompt
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_mic}%noloop",  # without %noloop the file repeats
+        "--autoplay-policy=no-user-gesture-required",  # sound without a click, as after one in class
+    ]
+
+
 # Package scope, not session: while sync Playwright is running it leaves its event loop marked as
 # running in the main thread, so asyncio.run() in any later (non-browser) test would fail.
 @pytest.fixture(scope="package")
@@ -159,19 +178,7 @@ def browser(chromium_path: Path):
             "Playwright is not installed",
             "`pip install playwright` (no `playwright install`: it uses Debian's Chromium)",
         )
-    wav = sample(FAKE_MIC_SAMPLE).path
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",  # grants getUserMedia without a permission prompt
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",  # without %noloop the file repeats
-        "--autoplay-policy=no-user-gesture-required",  # sound without a click, as after one in class
-    ]
+    args = chromium_args(sample(FAKE_MIC_SAMPLE).path)
     pw = sync_playwright().start()
     try:
         chromium = pw.chromium.launch(executable_path=str(chromium_path), headless=True, args=args)
