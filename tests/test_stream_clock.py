@@ -18,6 +18,7 @@ import asyncio
 import json
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,9 @@ from dgwidgets.session import SessionLog
 from dgwidgets.utterances import STRATEGIES, make_strategy
 
 EPS = 1e-6
-HONEST = settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
+HONEST = settings(
+    deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True
+)
 
 
 def assert_honest(log: SessionLog, *, utterance_end_ms: int | None = None) -> dict[str, int]:
@@ -299,7 +302,8 @@ def test_upload_through_the_lab(engine, tmp_path):
     )  # fmt: skip
     wav = Path(sample("yes").path).read_bytes()
     lab.panel.source.value = SOURCE_UPLOAD
-    lab.panel.upload.value = ({"name": "mine.wav", "content": memoryview(wav), "type": "audio/wav", "size": len(wav)},)
+    upload = {"name": "mine.wav", "content": memoryview(wav), "type": "audio/wav", "size": len(wav)}
+    lab.panel.upload.value = ({**upload, "last_modified": datetime.now(timezone.utc)},)
     log = asyncio.run(lab.run())
     assert log.source.endswith(".wav") and "dgwidgets-upload-" in log.source
     counts = assert_honest(log)
@@ -342,3 +346,27 @@ def test_clock_reads_at_or_after_every_chunk_handed_over(marks, rate):
         reading = clock.now()
         assert reading >= max(ends) - EPS and reading >= previous - EPS
         previous = reading
+
+
+# --------------------------------------------------------------------------------------------------
+# the command line, in real time
+
+
+def test_cli_stream_in_real_time_saves_no_message_before_its_audio(tmp_path):
+    """`dgwidgets stream … --save s.jsonl` at 1x: every saved `at` is at or after the audio it reports."""
+    import subprocess
+    import sys
+
+    saved = tmp_path / "s.jsonl"
+    cmd = [sys.executable, "-m", "dgwidgets", "stream", "sample:hello-there", "--local", "--interim-results",
+           "--vad-events", "--utterance-end-ms", "1000", "--strategy", "speech_final", "--save", str(saved)]  # fmt: skip
+    began = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - began >= sample("hello-there").duration  # really paced
+    log = SessionLog.load(saved)
+    assert log.info["clock"] == "stream"
+    counts = assert_honest(log)
+    assert counts["Results"] >= 3 and counts["SpeechStarted"] and counts["UtteranceEnd"], log.to_text()
+    assert "unpaced" not in result.stderr and "ms after its last word" in result.stderr
+    assert "-" not in result.stderr.split("ms after its last word):")[1].splitlines()[0], result.stderr
