@@ -12,7 +12,10 @@ the places audio comes from into that:
 - `open_source` picks one from a string: ``"mic"``, ``"sample:NAME"`` or a file path.
 
 Timestamps are counted in samples, never read from a clock, so a chunk's ``start`` is exactly where
-it sits in the audio whatever the pacing.
+it sits in the audio whatever the pacing. Each stream also has one `StreamClock`, reading seconds
+since its first sample was captured: a source hands a chunk over no earlier than its last sample was
+(really or, for a paced file, notionally) captured, and tells its clock so, which keeps every time
+read from the clock at or after the audio it describes.
 
 >>> src = open_source("sample:yes", chunk_seconds=0.5, speed=0)
 >>> src.name, src.sample_rate, src.channels
@@ -56,6 +59,9 @@ __all__ = [
     "MicrophoneError",
     "MicrophoneSource",
     "PushSource",
+    "StreamClock",
+    "UNPACED_NOTE",
+    "check_microphone",
     "load_audio",
     "open_source",
 ]
@@ -154,6 +160,13 @@ class AudioChunk:
 # --------------------------------------------------------------------------------------------------
 # Files
 
+#: What the times of an unpaced stream (a file at speed 0) mean; the command line and the lab say it.
+UNPACED_NOTE = (
+    "unpaced (speed 0): the audio is sent faster than it was spoken, so the 'received at' times are seconds "
+    "since the first chunk, not audio time; they can be earlier than the audio they report, and latencies "
+    "mean nothing. Stream in real time for honest timing."
+)
+
 
 def load_audio(path: str | os.PathLike[str], *, sample_rate: int = 16000, channels: int | None = 1) -> np.ndarray:
     """Decode an audio file to int16 PCM of shape ``(n, channels)`` at ``sample_rate``.
@@ -249,6 +262,78 @@ def _map_channels(data: np.ndarray, channels: int | None, file: Path) -> np.ndar
         "or channels=None to keep them all.",
         file,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# The stream clock
+
+
+class StreamClock:
+    """One clock per stream: seconds since the stream's first audio sample was captured.
+
+    A source calls `mark(end)` when it hands over audio up to ``end`` seconds (counted in samples):
+    that audio's last sample was captured by then, so its first sample was captured at
+    ``now - end / rate`` at the latest. The origin is the earliest such instant seen, so it only ever
+    moves earlier (the clock may jump forward a little, never back) and at any moment
+    ``now() >= end`` for every chunk handed over. Anything that can only happen after some audio
+    was sent (a server's answer about it) therefore reads a time at or after that audio.
+
+    ``rate`` is audio seconds per wall-clock second: 1 for a microphone, ``speed`` for a paced file
+    (the clock then runs in audio time), 0 for an unpaced file, whose clock just counts wall-clock
+    seconds since the first chunk and is *not* audio time (`paced` is False: times from it may be
+    earlier than the audio they describe, and latencies measured on it mean nothing).
+
+    >>> t = [10.0]
+    >>> c = StreamClock(clock=lambda: t[0])
+    >>> c.started, c.now()
+    (False, 0.0)
+    >>> c.mark(0.25)                # a chunk ending at 0.25 s handed over at t=10.0
+    >>> c.origin, c.now()
+    (9.75, 0.25)
+    >>> t[0] = 10.3; c.mark(0.5)    # late: the origin stays
+    >>> round(c.now(), 3)
+    0.55
+    """
+
+    def __init__(self, *, rate: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate >= 0):
+            raise ValueError(f"rate must be a finite number >= 0, not {rate!r}")
+        self.rate = float(rate)
+        self.clock = clock
+        #: ``clock()`` reading at the first sample (None until audio was handed over).
+        self.origin: float | None = None
+
+    @property
+    def paced(self) -> bool:
+        """True when the clock reads audio time (False for an unpaced file)."""
+        return self.rate > 0
+
+    @property
+    def started(self) -> bool:
+        return self.origin is not None
+
+    def mark(self, end: float, wall: float | None = None) -> None:
+        """Audio up to ``end`` seconds is in hand at ``wall`` (a ``clock()`` reading; default now)."""
+        wall = self.clock() if wall is None else wall
+        first = wall - end / self.rate if self.rate > 0 else wall
+        if self.origin is None or (self.rate > 0 and first < self.origin):
+            self.origin = first
+
+    def now(self) -> float:
+        """Seconds on the stream's clock (0.0 before the first audio)."""
+        if self.origin is None:
+            return 0.0
+        return max(0.0, (self.clock() - self.origin) * (self.rate or 1.0))
+
+    def __repr__(self) -> str:
+        state = f"at {self.now():.3f} s" if self.started else "not started"
+        return f"<StreamClock rate={self.rate:g} {state}>"
+
+
+def stream_clock(iterator: Any) -> StreamClock | None:
+    """The clock of a source's iteration (``source.__aiter__()``), or None for a source without one."""
+    clock = getattr(iterator, "clock", None)
+    return clock if isinstance(clock, StreamClock) else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,6 +466,8 @@ class _FileRun:
         self._t0: float | None = None
         self._stopped = False
         self._stop_event = asyncio.Event()
+        #: This run's clock: audio time from the first sample (wall-clock time when unpaced).
+        self.clock = StreamClock(rate=source.speed, clock=source._clock)
 
     def stop(self) -> None:
         self._stopped = True
@@ -395,9 +482,12 @@ class _FileRun:
             self._stopped = True
             raise StopAsyncIteration
         start = self._index / src.sample_rate
+        pcm = src.audio[self._index : self._index + src.chunk_frames]
+        end = (self._index + pcm.shape[0]) / src.sample_rate
         if self._t0 is None:
-            self._t0 = src._clock()
-        delay = self._t0 + start / src.speed - src._clock() if src.speed > 0 else 0.0
+            self._t0 = src._clock()  # the first sample is "captured" now
+        # A microphone hands a chunk over once its last sample is captured: wait for the chunk's end.
+        delay = self._t0 + end / src.speed - src._clock() if src.speed > 0 else 0.0
         if delay > 0:
             await self._wait(delay)
         else:
@@ -405,8 +495,11 @@ class _FileRun:
             await asyncio.sleep(0)
         if self._stopped:
             raise StopAsyncIteration
-        pcm = src.audio[self._index : self._index + src.chunk_frames]
         self._index += pcm.shape[0]
+        if src.speed > 0:
+            self.clock.mark(end, self._t0 + end / src.speed)  # the schedule, even if the consumer was late
+        else:
+            self.clock.mark(end)
         return AudioChunk(pcm, start, src.sample_rate)
 
     async def _wait(self, delay: float) -> None:
@@ -432,6 +525,10 @@ class PushSource(_SourceBase):
     chunks are delivered; ``aclose()`` stops at once, dropping them. Pushes after either are ignored,
     because the browser may deliver a last piece after the stop button was pressed.
 
+    Its `StreamClock` (``clock``) is marked at each push: audio pushed is audio already captured,
+    so however long it waits in the queue (pushed before the stream started), times on the clock
+    stay at or after it. ``clock`` is injectable for tests.
+
     >>> src = PushSource(sample_rate=4)
     >>> src.push(b"\\x01\\x00\\x02")
     >>> src.push(b"\\x00\\x03\\x00\\x04\\x00")
@@ -442,7 +539,14 @@ class PushSource(_SourceBase):
     [(0.0, [1]), (0.25, [2, 3, 4])]
     """
 
-    def __init__(self, *, sample_rate: int = 16000, channels: int = 1, name: str = "browser-mic"):
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16000,
+        channels: int = 1,
+        name: str = "browser-mic",
+        clock: Callable[[], float] = time.monotonic,
+    ):
         _check_chunk_seconds(1.0, sample_rate)
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels must be a positive integer, not {channels!r}")
@@ -458,6 +562,7 @@ class PushSource(_SourceBase):
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self.clock = StreamClock(clock=clock)
 
     @property
     def closed(self) -> bool:
@@ -474,6 +579,9 @@ class PushSource(_SourceBase):
         if self._loop is not None and threading.get_ident() != self._loop_thread:
             self._loop.call_soon_threadsafe(self.push, bytes(data) if not isinstance(data, np.ndarray) else data.copy())
             return
+        self._push(data, self.clock.clock())
+
+    def _push(self, data: bytes | bytearray | memoryview | np.ndarray, wall: float) -> None:
         if self.closed:
             return
         if isinstance(data, np.ndarray):
@@ -486,6 +594,7 @@ class PushSource(_SourceBase):
         pcm = np.frombuffer(buf[:usable], dtype="<i2").astype(np.int16).reshape(-1, self.channels)
         self._chunks.append(AudioChunk(pcm, self._frames / self.sample_rate, self.sample_rate))
         self._frames += pcm.shape[0]
+        self.clock.mark(self._frames / self.sample_rate, wall)
         self._ready.set()
 
     def _array_bytes(self, data: np.ndarray) -> bytes:
@@ -592,7 +701,8 @@ class MicrophoneSource(_SourceBase):
     and the ``async for`` ends after the audio already captured; ``max_seconds`` stops by itself.
     A new ``async for`` opens the stream again. Leaving the loop with ``break`` (or a cancelled task)
     does not close the device: call ``aclose()`` in a ``finally``, or use ``async with mic:``.
-    Timestamps count samples from the stream's start.
+    Timestamps count samples from the stream's start. Each run has its own `StreamClock` (``clock``),
+    marked with the time PortAudio handed each block over, so it starts at the first captured sample.
     ``overflows`` counts blocks PortAudio flagged (input overflow: the consumer was too slow).
 
     A missing PortAudio library, no input device or a busy device raise `MicrophoneError` on the
@@ -611,6 +721,7 @@ class MicrophoneSource(_SourceBase):
         channels: int = 1,
         chunk_seconds: float = 0.1,
         max_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
         _sounddevice: Any = None,
     ):
         self.chunk_frames = _check_chunk_seconds(chunk_seconds, sample_rate)
@@ -633,6 +744,8 @@ class MicrophoneSource(_SourceBase):
         self._frames = 0
         self._max_frames = None if max_seconds is None else max(1, round(max_seconds * sample_rate))
         self._stop_requested = False
+        self._clock = clock
+        self.clock = StreamClock(clock=clock)
 
     @property
     def running(self) -> bool:
@@ -640,6 +753,8 @@ class MicrophoneSource(_SourceBase):
         return self._stream is not None
 
     def __aiter__(self) -> MicrophoneSource:
+        if self._queue is None:  # a new run: a new clock
+            self.clock = StreamClock(clock=self._clock)
         return self
 
     async def __anext__(self) -> AudioChunk:
@@ -664,12 +779,14 @@ class MicrophoneSource(_SourceBase):
         run = self._run
         self._frames = 0
         deliver = self._deliver
+        now = self._clock
 
         def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
             # PortAudio's thread: copy (the buffer is reused) and hand over; nothing else happens here.
+            # The block's last sample was captured by now: that time goes with it to the stream clock.
             data = np.array(indata, dtype=np.int16, copy=True).reshape(-1, self.channels)
             try:
-                loop.call_soon_threadsafe(deliver, run, data, bool(status))
+                loop.call_soon_threadsafe(deliver, run, data, bool(status), now())
             except RuntimeError:  # the loop is closed (kernel shutting down): nobody is listening
                 pass
 
@@ -695,7 +812,7 @@ class MicrophoneSource(_SourceBase):
         self._stream = stream
         self._queue = asyncio.Queue()
 
-    def _deliver(self, run: int, data: np.ndarray, flagged: bool) -> None:
+    def _deliver(self, run: int, data: np.ndarray, flagged: bool, wall: float | None = None) -> None:
         if run != self._run or self._queue is None:
             return
         if flagged:
@@ -705,6 +822,7 @@ class MicrophoneSource(_SourceBase):
         if data.shape[0]:
             self._queue.put_nowait(AudioChunk(data, self._frames / self.sample_rate, self.sample_rate))
             self._frames += data.shape[0]
+            self.clock.mark(self._frames / self.sample_rate, wall)
         if self._max_frames is not None and self._frames >= self._max_frames:
             self.stop()
 
@@ -728,6 +846,37 @@ class MicrophoneSource(_SourceBase):
     async def aclose(self) -> None:
         """Same as `stop`."""
         self.stop()
+
+
+def check_microphone(
+    device: int | str | None = None, *, sample_rate: int = 16000, channels: int = 1, _sounddevice: Any = None
+) -> str:
+    """Really ask PortAudio for the input device and whether it records this format; returns its name.
+
+    Building a `MicrophoneSource` touches no hardware, so it cannot tell whether recording will work.
+    This loads PortAudio, looks the device up and checks the settings with the device itself
+    (``sounddevice.check_input_settings`` opens it for a moment). Raises `MicrophoneError`, whose
+    message says what to install or use instead.
+
+    >>> try:
+    ...     name = check_microphone()
+    ... except MicrophoneError as err:
+    ...     name = str(err)
+    >>> isinstance(name, str)
+    True
+    """
+    sd = _sounddevice if _sounddevice is not None else _load_sounddevice()
+    errors: tuple[type[BaseException], ...] = (ValueError, LookupError)
+    pa_error = getattr(sd, "PortAudioError", None)
+    if isinstance(pa_error, type) and issubclass(pa_error, BaseException):
+        errors += (pa_error,)
+    try:
+        info = sd.query_devices(device, kind="input")
+        sd.check_input_settings(device=device, samplerate=sample_rate, channels=channels, dtype="int16")
+    except errors as e:
+        raise MicrophoneError(_open_message(device, sample_rate, channels, e)) from e
+    name = info.get("name", "?") if isinstance(info, dict) else str(info)
+    return f"input device {name!r} records {channels} channel(s) at {sample_rate} Hz"
 
 
 def _close_quietly(stream: Any) -> None:

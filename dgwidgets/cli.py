@@ -175,7 +175,7 @@ def _options_from_args(args: argparse.Namespace, keyterms: tuple[str, ...]) -> L
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from .audio import AudioError, open_source
+    from .audio import UNPACED_NOTE, AudioError, open_source
     from .client import Backend, LiveClient, StreamError
     from .samples import UnknownSampleError, sample
 
@@ -191,6 +191,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     options = _options_from_args(args, keyterms)
     for note in options.advice():
         print(f"dgwidgets: note: {note}", file=sys.stderr)
+    if args.speed == 0 and args.source != "mic":
+        print(f"dgwidgets: note: --speed 0 streams {UNPACED_NOTE}", file=sys.stderr)
     try:
         source = open_source(args.source, speed=args.speed) if args.source != "mic" else open_source("mic")
     except (AudioError, UnknownSampleError) as err:
@@ -233,7 +235,9 @@ def _print_summary(client, printer: LivePrinter) -> None:
         f"{sum(r.is_final for r in results)} finals, {sum(r.speech_final for r in results)} speech_final)",
         f"request id {client.request_id or 'none'}",
     ]
-    if printer.utterances:
+    if printer.utterances and log.info.get("clock") == "unpaced":
+        lines.append("end-of-speech latency: not measured (the audio was sent unpaced, --speed 0)")
+    elif printer.utterances:
         latencies = ", ".join(f"{u.latency * 1000:.0f}" for u in printer.utterances)
         lines.append(f"end-of-speech latency per utterance (ms after its last word): {latencies}")
     for line in lines:

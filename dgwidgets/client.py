@@ -2,7 +2,10 @@
 
 The client sends the audio as linear16 in the source's pacing, a KeepAlive whenever the audio
 pauses, Finalize on request and CloseStream at the end; everything it receives goes into a
-`SessionLog` (written through to disk when asked) and to any subscriber. Failures raise a
+`SessionLog` (written through to disk when asked) and to any subscriber, stamped with the time on
+the stream's clock (the source's `StreamClock`: seconds since the first audio sample was captured),
+so a message never appears to arrive before the audio it reports. Only an unpaced file (speed 0)
+has no audio-time clock; its log says so (``info["clock"] == "unpaced"``). Failures raise a
 `StreamError` subclass whose message explains the cause in plain words and whose `.log` keeps
 every message received before the failure. The API key is sent in the Authorization header and
 never appears in a repr, a log line or an exception message.
@@ -29,6 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from . import redaction
+from .audio import StreamClock, stream_clock
 from .protocol import LiveOptions, MessageError, OptionsError, UnknownMessage, parse_message
 from .session import Received, SessionLog
 
@@ -218,8 +222,12 @@ class LiveClient:
     >>> log.final_transcript()
     'yes'
 
-    While `stream()` runs, other tasks may call `finalize()` or `stop()`.
+    While `stream()` runs, other tasks may call `finalize()` or `stop()`. ``local_hint`` ends the
+    advice given when a URL does not answer; it names the command line's ``--local`` unless the
+    caller (a widget) has its own way to choose the embedded engine.
     """
+
+    local_hint = "or use the embedded one (--local)"
 
     def __init__(
         self,
@@ -241,7 +249,8 @@ class LiveClient:
         self.request_id: str | None = None
         self.audio_seconds = 0.0
         self._ws: ClientConnection | None = None
-        self._t0 = 0.0
+        self._iterator: Any = None
+        self._own_clock = StreamClock()  # for a source without a clock: marked as chunks are sent
         self._last_sent = 0.0
         self._stop = asyncio.Event()
 
@@ -261,6 +270,15 @@ class LiveClient:
         """End the audio early: the client sends CloseStream and collects the last results."""
         self._stop.set()
 
+    @property
+    def clock(self) -> StreamClock:
+        """The stream's clock: the source's own, or one the client marks as it sends each chunk."""
+        return stream_clock(self._iterator) or self._own_clock
+
+    def now(self) -> float:
+        """Seconds on the stream's clock (what ``at`` of a message arriving now would be)."""
+        return self.clock.now()
+
     # -- the stream -----------------------------------------------------------------------------
 
     async def stream(self, source: Any) -> SessionLog:
@@ -277,6 +295,8 @@ class LiveClient:
             )
         self.log.options = options
         self.log.source = getattr(source, "name", "")
+        self._iterator = source.__aiter__()
+        self.log.info["clock"] = "stream" if self.clock.paced else "unpaced"
         if self.on_message is not None:
             self.log.subscribe(self.on_message)
         if self.save is not None:
@@ -300,16 +320,14 @@ class LiveClient:
         except InvalidStatus as err:
             raise self._handshake_error(err) from None
         except (OSError, asyncio.TimeoutError, InvalidHandshake) as err:
-            hint = (
-                " Is the local engine running? Start it with `dgwidgets serve`, or use the embedded one (--local)."
-                if self.backend.kind == "url"
-                else ""
-            )
+            hint = ""
+            if self.backend.kind == "url":
+                hint = f" Is the local engine running? Start it with `dgwidgets serve`, {self.local_hint}."
             text = _redact(f"Could not connect to {self.backend.url}: {err}.{hint}", self.backend.api_key)
             raise ConnectionFailedError(text, log=self.log) from None
         self.request_id = self._ws.response.headers.get("dg-request-id")
         self.log.info["request_id"] = self.request_id
-        self._t0 = self._last_sent = time.monotonic()
+        self._last_sent = time.monotonic()
 
     def _handshake_error(self, err: InvalidStatus) -> HandshakeError:
         response = err.response
@@ -365,7 +383,7 @@ class LiveClient:
         A failing source (e.g. a microphone unplugged) ends the audio but not the stream: the
         results of what was sent are still collected, then its error is raised.
         """
-        iterator = source.__aiter__()
+        iterator = self._iterator
         while not self._stop.is_set() and not receiver.done():
             next_chunk = asyncio.ensure_future(iterator.__anext__())
             stop_wait = asyncio.ensure_future(self._stop.wait())
@@ -387,6 +405,8 @@ class LiveClient:
             except ConnectionClosed:
                 break
             self._last_sent = time.monotonic()
+            if stream_clock(iterator) is None:
+                self._own_clock.mark(chunk.end)
             self.audio_seconds = max(self.audio_seconds, chunk.end)
         return None
 
@@ -401,7 +421,7 @@ class LiveClient:
         assert self._ws is not None
         with contextlib.suppress(ConnectionClosed):
             async for text in self._ws:
-                at = time.monotonic() - self._t0
+                at = self.now()
                 if isinstance(text, bytes):
                     message: Any = UnknownMessage({"type": "dgwidgets.binary", "bytes": len(text)})
                 else:

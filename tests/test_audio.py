@@ -295,13 +295,23 @@ async def test_file_source_stereo(tmp_path):
     assert b"".join(c.to_bytes() for c in chunks) == pcm.tobytes()
 
 
-@pytest.mark.parametrize("speed, expected", [(1, [0.0, 0.25, 0.5]), (2, [0.0, 0.125, 0.25]), (0.5, [0.0, 0.5, 1.0])])
+@pytest.mark.parametrize(
+    "speed, expected", [(1, [0.25, 0.5, 0.65625]), (2, [0.125, 0.25, 0.328125]), (0.5, [0.5, 1.0, 1.3125])]
+)
 async def test_file_source_pacing(ramp_wav, speed, expected):
+    """Each chunk comes when its last sample would have been captured (the file is 0.65625 s)."""
     clock = FakeClock()
     src = FileSource(ramp_wav[0], speed=speed, clock=clock, sleep=clock.sleep)
-    times = [clock.now - 100.0 async for _ in src]
+    run = src.__aiter__()
+    times, ends, readings = [], [], []
+    async for chunk in run:
+        times.append(clock.now - 100.0)
+        ends.append(chunk.end)
+        readings.append(run.clock.now())
     assert times == pytest.approx(expected)
-    assert clock.sleeps == pytest.approx(np.diff(expected).tolist())
+    assert clock.sleeps == pytest.approx(np.diff([0.0, *expected]).tolist())
+    # The run's clock reads audio time: at each hand-over, exactly the chunk's end.
+    assert run.clock.origin == 100.0 and readings == pytest.approx(ends)
 
 
 async def test_file_source_speed_zero_never_waits(ramp_wav):
@@ -315,12 +325,16 @@ async def test_file_source_slow_consumer_catches_up(ramp_wav):
     path = write(ramp_wav[0].with_name("long.wav"), ramp(16000), 16000)
     clock = FakeClock()
     src = FileSource(path, speed=1, clock=clock, sleep=clock.sleep)
-    times = []
-    async for chunk in src:
+    run = src.__aiter__()
+    times, late = [], []
+    async for chunk in run:
         times.append(clock.now - 100.0)
+        late.append(run.clock.now() - chunk.end)
         if chunk.start == 0.25:
             clock.now += 0.4  # the consumer was busy
-    assert times == pytest.approx([0.0, 0.25, 0.65, 0.75])
+    assert times == pytest.approx([0.25, 0.5, 0.9, 1.0])
+    # The clock keeps the schedule's origin: the late chunk is simply read later than its end.
+    assert late == pytest.approx([0.0, 0.0, 0.15, 0.0])
 
 
 async def test_file_source_aclose_interrupts_the_wait(ramp_wav):
@@ -336,7 +350,7 @@ async def test_file_source_aclose_interrupts_the_wait(ramp_wav):
     began = time.monotonic()
     await src.aclose()
     await asyncio.wait_for(task, 2)
-    assert time.monotonic() - began < 1.0 and len(got) == 1
+    assert time.monotonic() - began < 1.0 and got == []  # even the first chunk is 5 s from "captured"
 
 
 async def test_next_chunk_can_be_cancelled_without_losing_audio(ramp_wav):

@@ -85,6 +85,10 @@ class BrowserMicrophone(_BrowserWidget):
         mic                      # click "Start microphone" in the output
         log = await LiveClient(Backend.resolve(local=True), LiveOptions(interim_results=True)).stream(mic.source)
 
+    ``show_button=False`` hides the widget's own button while it works, for a host widget that
+    starts and stops it (StreamLab's Start and Stop, so there is one control); it still appears
+    when the browser insists on a click.
+
     ``autostart=True`` asks the browser to start without a click. Browsers refuse that unless the
     page already has microphone permission (or Chromium runs with ``--use-fake-ui-for-media-stream``,
     as the browser tests do); on refusal the status says so and the button still works.
@@ -96,6 +100,7 @@ class BrowserMicrophone(_BrowserWidget):
     sample_rate = traitlets.Int(16000).tag(sync=True)
     chunk_ms = traitlets.Int(100).tag(sync=True)
     autostart = traitlets.Bool(False).tag(sync=True)
+    show_button = traitlets.Bool(True).tag(sync=True)
     #: True between the browser's "started" and "stopped" messages.
     recording = traitlets.Bool(False).tag(sync=True)
     #: "idle", "starting", "recording", "stopped" or an error such as "permission denied".
@@ -226,6 +231,10 @@ def _check_beep(frequency: float, duration_ms: int) -> None:
         raise ValueError(f"duration_ms must be an integer from 10 to 5000, not {duration_ms!r}")
 
 
+#: How far (seconds) the player's playhead may stray from the clock given to `AudioPlayer.sync`.
+SYNC_TOLERANCE = 0.06
+
+
 class AudioPlayer(_BrowserWidget):
     """Play an audio file in the browser and report the playhead to the kernel.
 
@@ -243,6 +252,14 @@ class AudioPlayer(_BrowserWidget):
     >>> p.seek(1.5); p.play()
     >>> sent
     [{'type': 'seek', 'position': 1.5}, {'type': 'play'}]
+
+    To follow a stream, call `sync` with the stream clock's time, about ten times a second: the
+    browser starts playing there and corrects the playhead when it strays more than
+    ``SYNC_TOLERANCE`` seconds from the clock (StreamLab does this).
+
+    >>> p.sync(0.1, rate=2)
+    >>> sent[-1]
+    {'type': 'sync', 'position': 0.1, 'rate': 2.0}
     """
 
     _esm = _STATIC / "player.js"
@@ -259,6 +276,7 @@ class AudioPlayer(_BrowserWidget):
     playing = traitlets.Bool(False).tag(sync=True)
     #: Why the last play() failed in the browser (e.g. sound blocked until a click), else "".
     error = traitlets.Unicode("").tag(sync=True)
+    sync_tolerance = traitlets.Float(SYNC_TOLERANCE).tag(sync=True)
     # Counts `load()` calls; the browser tags its reports with it so a late one about the previous file is ignored.
     _load = traitlets.Int(0).tag(sync=True)
 
@@ -290,6 +308,19 @@ class AudioPlayer(_BrowserWidget):
     def play(self) -> None:
         """Start playing from the playhead."""
         self.send({"type": "play"})
+
+    def sync(self, position: float, *, rate: float = 1.0) -> None:
+        """Play at ``rate`` with the playhead at ``position`` seconds (a stream clock's time).
+
+        Playing already and within ``SYNC_TOLERANCE`` of ``position``: nothing changes, so the
+        sound does not stutter. Beyond the audio's end: nothing happens.
+        """
+        position, rate = float(position), float(rate)
+        if not position >= 0:
+            raise ValueError(f"sync needs a position >= 0 seconds, not {position!r}")
+        if not 0.0625 <= rate <= 16:
+            raise ValueError(f"browsers play at 0.0625 to 16 times the speed, not {rate!r}")
+        self.send({"type": "sync", "position": position, "rate": rate})
 
     def pause(self) -> None:
         """Pause, keeping the playhead."""

@@ -6,6 +6,11 @@ strategies, a beep on the chosen strategy's decisions and a player for the sampl
 as a task on the kernel's running event loop, so the kernel stays responsive and the widgets
 update while no cell runs.
 
+Every time it shows is read from one clock, the stream's (seconds since its first audio sample was
+captured): "received at", the strategies' ``decided_at`` and latencies, the plot's playhead, and the
+player, which plays the streamed file on that clock. With the browser microphone, Start starts the
+recording too (one control); audio recorded before Start keeps its capture times.
+
 >>> lab = StreamLab(source="sample:yes", speed=0, show_player=False)
 >>> log = asyncio.run(lab.run())           # in a notebook: `log = await lab.run()`
 >>> log.final_transcript()
@@ -23,10 +28,10 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..audio import AudioError, open_source
+from ..audio import UNPACED_NOTE, AudioError, open_source
 from ..client import LiveClient, StreamError
 from ..protocol import OptionsError, Results
-from ..samples import UnknownSampleError, resolve_source
+from ..samples import UnknownSampleError
 from ..session import Received, SessionLog
 from ..utterances import STRATEGIES, Strategy, Utterance, make_strategy
 from .browser import AudioPlayer, Beeper, BrowserMicrophone
@@ -37,8 +42,12 @@ from .timeline import WordTimeline
 __all__ = ["StreamLab", "Comparison", "DEFAULT_STRATEGIES"]
 
 DEFAULT_STRATEGIES = ("speech_final", "speech_final_or_utterance_end", "silence_interval")
-#: How often the playhead and the status line follow the audio while streaming.
+#: How often the playhead, the player and the status line follow the stream clock while streaming.
 _TICK = 0.1
+#: The player follows the stream at these speeds (what browsers play well); otherwise it stays still.
+_PLAYER_RATES = (0.25, 4.0)
+_UNPACED = "Speed 'as fast as possible' streams " + UNPACED_NOTE
+_LOCAL_HINT = "or choose Backend: Local engine (the embedded one)"
 
 
 def _display(widget: Any) -> W.Widget:
@@ -98,6 +107,8 @@ class StreamLab(W.VBox):
         self._task: asyncio.Task | None = None
         self._strategies: dict[str, Strategy] = {}
         self._started = 0.0
+        self._stop_requested = False
+        self._player_spec: str | None = None
 
         self.start_button = W.Button(description="Start", icon="play", button_style="success")
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
@@ -155,10 +166,12 @@ class StreamLab(W.VBox):
 
     def stop(self) -> None:
         """End the audio now: the last results are still collected."""
+        self._stop_requested = True
         if self._client is not None:
             self._client.stop()
         if self.microphone is not None:
             self.microphone.stop()
+        self.player.pause()
 
     async def finalize(self) -> None:
         """Send Finalize: the server flushes what it holds as a final (from_finalize: true)."""
@@ -168,6 +181,7 @@ class StreamLab(W.VBox):
     async def run(self) -> SessionLog:
         """Stream the chosen source to the end and return the SessionLog (also kept as `self.session`)."""
         self.error = None
+        self._stop_requested = False
         try:
             options = self.panel.options()
             backend = self.panel.backend()
@@ -177,17 +191,17 @@ class StreamLab(W.VBox):
             raise
         self._reset()
         self._client = LiveClient(backend, options, on_message=self._on_entry)
+        self._client.local_hint = _LOCAL_HINT
         self.session = self._client.log
         self._set_running(True)
         self._started = time.monotonic()
         self._status(f"streaming to the {backend.kind} engine…")
         ticker = asyncio.ensure_future(self._tick())
-        if self.show_player and self.panel.source_spec.startswith("sample:") and self.panel.pace == 1.0:
-            self.player.play()
         try:
             self.session = await self._client.stream(source)
         except (StreamError, AudioError, OSError) as err:
             self.session = getattr(err, "log", self.session)
+            self.player.pause()
             self._fail(err)
             raise
         finally:
@@ -227,19 +241,33 @@ class StreamLab(W.VBox):
     async def _open_source(self) -> Any:
         spec = self.panel.source_spec
         if spec == SOURCE_BROWSER_MIC:
+            # One control: Start starts the browser's recording too (the click on Start lets the
+            # page use sound). Audio recorded before Start keeps its capture times (PushSource's clock).
             mic = self._microphone()
             if not mic.recording:
-                self._status("click <b>Record</b> on the browser microphone to start")
-            while not mic.recording:
-                await asyncio.sleep(0.1)
+                mic.start()
+                self._status(
+                    "starting the browser microphone… (allow it if the browser asks; if it wants a click, "
+                    "press <b>● Start microphone</b>)"
+                )
+            while not mic.recording and not self._stop_requested:
+                await asyncio.sleep(0.05)
             return mic.source
-        if spec.startswith("sample:") and self.show_player:
-            self.player.source = str(resolve_source(spec))
-        return open_source(spec, speed=self.panel.pace) if spec != "mic" else open_source("mic")
+        if spec == "mic":
+            return open_source("mic")
+        source = open_source(spec, speed=self.panel.pace)  # a bad file fails here, with the clearer message
+        if self.show_player:
+            self._load_player(spec)
+        return source
+
+    def _load_player(self, spec: str) -> None:
+        if spec != self._player_spec:
+            self.player.load(spec)
+            self._player_spec = spec
 
     def _microphone(self) -> BrowserMicrophone:
         if self.microphone is None:
-            self.microphone = BrowserMicrophone()
+            self.microphone = BrowserMicrophone(show_button=False)
             self.mic_box.children = [self.microphone]
         return self.microphone
 
@@ -249,7 +277,7 @@ class StreamLab(W.VBox):
         spec = str(self.panel.source.value)
         if spec.startswith("sample:") and self.show_player:
             with contextlib.suppress(Exception):
-                self.player.source = str(resolve_source(spec))
+                self._load_player(spec)
 
     def _reset(self) -> None:
         self.table.clear()
@@ -287,8 +315,24 @@ class StreamLab(W.VBox):
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(_TICK)
-            if self._client is not None:
-                self.timeline.set_playhead(self._client.audio_seconds)
+            self._follow_clock()
+
+    def _follow_clock(self) -> None:
+        """Playhead and player to the stream clock's time (nothing before the first audio sample)."""
+        client = self._client
+        if client is None or not client.clock.started:
+            return
+        now = client.now()
+        self.timeline.set_playhead(now)
+        pace = self.panel.pace
+        if (
+            self.show_player
+            and self._player_spec is not None
+            and self.panel.source_spec == self._player_spec
+            and _PLAYER_RATES[0] <= pace <= _PLAYER_RATES[1]
+            and not self._stop_requested
+        ):
+            self.player.sync(now, rate=pace)
 
     # -- presentation ---------------------------------------------------------------------------
 
@@ -318,18 +362,27 @@ class StreamLab(W.VBox):
         request = f" · request {client.request_id[:8]}…" if client is not None and client.request_id else ""
         audio = client.audio_seconds if client is not None else 0.0
         state = "done" if final else "streaming"
+        unpaced = f"<br><i>{html.escape(_UNPACED)}</i>" if self._unpaced() else ""
         return (
             f"{state}: {client.backend.kind if client else ''}{request} · audio {audio:.1f} s · "
             f"{len(self.session)} messages ({sum(r.is_final for r in results)} finals, "
-            f"{sum(r.speech_final for r in results)} speech_final){lag}"
+            f"{sum(r.speech_final for r in results)} speech_final){lag}{unpaced}"
         )
+
+    def _unpaced(self) -> bool:
+        return self.session.info.get("clock") == "unpaced"
 
     def _render_utterances(self) -> None:
         blocks = []
+        unpaced = self._unpaced()
+
+        def after(u: Utterance) -> str:
+            return "unpaced: no latency" if unpaced else f"{u.latency * 1000:.0f} ms after the last word"
+
         for name in self.strategy_names:
             items = "".join(
                 f"<li><code>{u.trigger}</code> decided at {u.decided_at:.2f} s "
-                f"({u.latency * 1000:.0f} ms after the last word){' · provisional' if u.provisional else ''}: "
+                f"({after(u)}){' · provisional' if u.provisional else ''}: "
                 f"{html.escape(u.text)}</li>"
                 for u in self.utterances.get(name, [])
             )

@@ -149,3 +149,107 @@ def test_beeper_and_player(page, jupyter_server):
     screenshot(beeper, "beeper")
     screenshot(player, "audio_player")
     print(f"\n{text}\nbeeper+player test: {time.monotonic() - started:.1f} s")
+
+
+# -- the lab's player and browser microphone on the stream clock ------------------------------------
+
+PLAYER_SYNC_CELLS = [
+    "from dgwidgets import StreamLab\n"
+    "lab = StreamLab(source='sample:hello-there', speed=1, interim_results=True, keyterm=['hello there', 'how are you'])\n"
+    "lab",
+    UNTIL
+    + """
+print("SRC", lab.player.src[:22], "NAME", lab.player.name)
+offsets = []  # stream clock minus the playhead the browser reported, at each report
+
+def follow(change):
+    client = lab._client
+    if client is not None and client.clock.started and lab.player.playing:
+        offsets.append(client.now() - change["new"])
+
+lab.player.observe(follow, "position")
+await until(lambda: lab.player.duration > 0, 60, "the browser loaded the sample into the player")
+log = await lab.run()
+await asyncio.sleep(0.5)
+settled = sorted(abs(o) for o in offsets[5:])  # after the first half second (the start-up seek)
+print("REPORTS", len(offsets), "P50_MS", round(1000 * settled[len(settled) // 2]), "P90_MS", round(1000 * settled[int(0.9 * len(settled))]),
+      "MAX_MS", round(1000 * settled[-1]), "DURATION", round(lab.player.duration, 2))
+""",
+]
+
+LAB_MIC_CELLS = [
+    "from dgwidgets import StreamLab\n"
+    "lab = StreamLab(source='browser-mic', interim_results=True, utterance_end_ms=1000, vad_events=True,\n"
+    "                keyterm=['hello there', 'how are you'])\n"
+    "lab",
+    UNTIL
+    + """
+from dgwidgets.protocol import Results, SpeechStarted, UtteranceEnd
+await until(lambda: lab.running, 60, "Start pressed")
+mic = lab.microphone
+await until(lambda: mic.samples_received >= 6 * mic.sample_rate, 40, "6 s of audio")
+lab.stop()
+await until(lambda: not lab.running, 30, "the stream ended")
+log = lab.session
+late = []  # how long after its audio each message arrived, on the stream clock
+for e in log:
+    m = e.message
+    if isinstance(m, Results):
+        late.append(e.at - m.end)
+    elif isinstance(m, SpeechStarted):
+        late.append(e.at - m.timestamp)
+    elif isinstance(m, UtteranceEnd):
+        late.append(e.at - m.last_word_end - 1.0)
+latencies = [u.latency for us in lab.utterances.values() for u in us]
+print("MESSAGES", len(log), "MIN_LATE_MS", round(1000 * min(late)), "UTTERANCES", len(latencies),
+      "MIN_LATENCY_MS", round(1000 * min(latencies)) if latencies else None)
+print("LABMIC_TRANSCRIPT:", log.final_transcript())
+""",
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the player plays the streamed sample, but lags the stream clock by 0.5-1 s "
+    "(play() start-up plus repeated seeks); the sync needs rate nudging instead of seeks",
+)
+def test_lab_player_plays_the_sample_on_the_stream_clock(page, jupyter_server):
+    name = jupyter_server.write_notebook("player_sync.ipynb", PLAYER_SYNC_CELLS)
+    open_and_run(page, jupyter_server, name)
+    output = wait_for_output(page, "P90_MS", timeout=180)
+    text = page.locator(".jp-OutputArea-output", has_text="SRC").last.inner_text() + "\n" + output.inner_text()
+    assert "SRC data:audio/wav;base64, NAME hello-there.wav" in text, text
+    assert "DURATION 4.71" in text, text
+    reports = int(re.search(r"REPORTS (\d+)", text).group(1))
+    assert reports >= 20, text  # ~10 a second over a 4.7 s stream
+    # The offsets include the report's trip from the browser to the kernel (and the sync's trip
+    # there): ~10 ms each on an idle machine, far more on a loaded one, hence the median.
+    assert int(re.search(r"P50_MS (\d+)", text).group(1)) <= 150, text
+    assert int(re.search(r"MAX_MS (\d+)", text).group(1)) <= 500, text
+    player = page.locator(".dg-stream-lab .dgw-player").first
+    assert player.locator("audio").evaluate("a => a.src.startsWith('data:audio/wav')")
+    assert player.locator("audio").evaluate("a => a.currentTime") > 3.0, "it played (nearly) to the end"
+    screenshot(page.locator(".dg-stream-lab").first, "lab_player_in_sync")
+    print(f"\n{text}")
+
+
+def test_lab_start_records_the_browser_microphone_with_positive_latencies(page, jupyter_server):
+    name = jupyter_server.write_notebook("lab_mic.ipynb", LAB_MIC_CELLS)
+    open_and_run(page, jupyter_server, name)
+    lab = page.locator(".dg-stream-lab").first
+    lab.wait_for(timeout=30_000)
+    mic_button = lab.locator(".dgw-mic button")
+    mic_button.wait_for(state="attached", timeout=30_000)
+    assert not mic_button.is_visible(), "one control: the lab's Start, not a second microphone button"
+    lab.locator("button", has_text=re.compile(r"^\s*Start\s*$")).click()
+    lab.locator(".dgw-mic[data-state=recording]").wait_for(timeout=30_000)
+    output = wait_for_output(page, "LABMIC_TRANSCRIPT:", timeout=90)
+    text = output.inner_text()
+    assert int(re.search(r"MIN_LATE_MS (-?\d+)", text).group(1)) >= 0, text
+    utterances = int(re.search(r"UTTERANCES (\d+)", text).group(1))
+    assert utterances >= 1, text
+    assert int(re.search(r"MIN_LATENCY_MS (-?\d+)", text).group(1)) > 0, text
+    shown = lab.locator(".dg-utterances").inner_text()
+    assert "ms after the last word" in shown and "(-" not in shown, shown
+    screenshot(lab, "lab_browser_microphone")
+    print(f"\n{text}")

@@ -260,6 +260,8 @@ function render({ model, el }) {
     const recording = rec.state === "recording";
     button.textContent = recording ? "■ Stop microphone" : rec.state === "starting" ? "… starting" : "● Start microphone";
     button.disabled = rec.state === "starting";
+    // A host (StreamLab) may start and stop the recorder itself; a refusal that needs a click brings the button back.
+    button.style.display = model.get("show_button") || rec.state === "error" ? "" : "none";
     el.dataset.state = rec.state;
     // dB scale: speech at -30 dBFS fills about half the meter.
     const db = 20 * Math.log10(Math.max(rec.rms, 1e-5));
@@ -274,12 +276,15 @@ function render({ model, el }) {
             ? "asking for the microphone…"
             : model.get("status") === "stopped"
               ? `stopped · ${received.toFixed(1)} s recorded`
-              : "idle: click to record (the browser asks for permission)";
+              : model.get("show_button")
+                ? "idle: click to record (the browser asks for permission)"
+                : "idle: Start records from this microphone (the browser asks for permission)";
   }
   button.addEventListener("click", () => (rec.state === "recording" ? rec.stop() : rec.start()));
   rec.views.add(draw);
   model.on("change:samples_received", draw);
   model.on("change:status", draw);
+  model.on("change:show_button", draw);
   draw();
   if (model.get("autostart") && rec.state === "idle" && model.get("status") === "idle") rec.start();
   return () => rec.views.delete(draw);

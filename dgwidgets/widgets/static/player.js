@@ -46,6 +46,20 @@ class Player {
     for (const view of this.views) view();
   }
 
+  // Follow a stream's clock: start there, and move the playhead only when it strays beyond the
+  // tolerance (every correction is an audible jump).
+  sync(position, rate) {
+    const a = this.audio;
+    if (!this.model.get("src") || (Number.isFinite(a.duration) && position >= a.duration)) return;
+    if (a.playbackRate !== rate) a.playbackRate = rate;
+    if (a.paused) {
+      a.currentTime = position;
+      this.play();
+    } else if (Math.abs(a.currentTime - position) > this.model.get("sync_tolerance")) {
+      a.currentTime = position;
+    }
+  }
+
   async play() {
     try {
       await this.audio.play();
@@ -77,6 +91,7 @@ function initialize({ model }) {
     if (msg.type === "play") p.play();
     else if (msg.type === "pause") p.audio.pause();
     else if (msg.type === "seek") p.audio.currentTime = msg.position;
+    else if (msg.type === "sync") p.sync(msg.position, msg.rate);
   });
   return () => {
     p.audio.pause();
