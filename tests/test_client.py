@@ -123,7 +123,17 @@ def test_every_sample_gives_the_same_messages_at_1x_and_unpaced(server):
     names, realtime, unpaced = run(both())
     assert time.monotonic() - started >= max(s.duration for s in samples())
     for name, a, b in zip(names, realtime, unpaced):
-        assert strip(a) == strip(b), name
+        # Under load (eight real-time streams on two cores) the server may skip interims, which can
+        # also move an UtteranceEnd; finals and SpeechStarted never depend on load or pacing, and
+        # every interim that was sent is the same one.
+        def settled(log):
+            return [d for d in strip(log) if d["type"] != "UtteranceEnd" and d.get("is_final", True)]
+
+        def interims(log):
+            return [d for d in strip(log) if d["type"] == "Results" and not d["is_final"]]
+
+        assert settled(a) == settled(b), name
+        assert all(d in interims(b) for d in interims(a)), name
         # paced: arrival follows the audio; unpaced: everything arrives in a fraction of it
         last_final = [e for e in a if isinstance(e.message, Results) and e.message.is_final][-1]
         assert last_final.at >= last_final.message.end - 0.3, name

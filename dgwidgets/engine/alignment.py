@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,17 +39,24 @@ class ForcedAligner:
             import pocketsphinx
 
             pocketsphinx.set_loglevel("FATAL")
-            return pocketsphinx.Decoder(samprate=16000, loglevel="FATAL", bestpath=False)
+            decoder = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL", bestpath=False)
+            return decoder, decoder.get_cmn()
 
     def align(self, pcm: np.ndarray, words: Sequence[str]) -> list[tuple[float, float]] | None:
         """(start, end) seconds for each of ``words`` in ``pcm`` (int16 mono 16 kHz), or None."""
         if not words or pcm.size < 1600:
             return None
-        decoder = self._decoder()
+        decoder, initial_cmn = pooled = self._decoder()
         try:
             if any(decoder.lookup_word(w) is None for w in words):
                 return None  # pocketsphinx cannot pronounce it: the caller keeps its own times
             try:
+                # Live CMN learns from each utterance: start every alignment from the same state,
+                # so word times depend on this audio alone (not on what was aligned before).
+                decoder.set_cmn(initial_cmn)
+                with warnings.catch_warnings():  # "deprecated and unnecessary", yet it resets the feature state
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    decoder.start_stream()
                 decoder.set_align_text(" ".join(words))
                 decoder.start_utt()
                 decoder.process_raw(pcm.tobytes(), full_utt=True)
@@ -65,4 +73,4 @@ class ForcedAligner:
                 for s in segs
             ]
         finally:
-            self._pool.put(decoder)
+            self._pool.put(pooled)
