@@ -40,6 +40,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import redaction
+from .flux import FluxOptions
+from .flux_server import FLUX_PATH, FluxStream
+from .engine.smart_turn import EndOfTurnDetector
 from .engine.transcriber import MODEL_INFO, MODEL_UUID, RecognizerFactory, StreamTranscriber, default_recognizer
 from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
 from .wire_audio import LOCAL_ENCODINGS, MAX_CHANNELS, MIN_SAMPLE_RATE, AudioDecodeError, StreamDecoder
@@ -81,6 +84,13 @@ class ServerSettings:
     workers: int = 4
     #: Audio frames queued per stream before reading from the socket pauses (backpressure).
     queue_frames: int = 256
+
+
+@dataclass(frozen=True)
+class _Format:
+    encoding: str | None
+    sample_rate: int | None
+    channels: int
 
 
 class _Reject(Exception):
@@ -369,6 +379,7 @@ class LocalServer:
         settings: ServerSettings | None = None,
         api_key: str | None = None,
         recognizer_factory: RecognizerFactory = default_recognizer,
+        turn_detector: EndOfTurnDetector | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -376,6 +387,8 @@ class LocalServer:
         if api_key is not None:
             self.settings = ServerSettings(**{**self.settings.__dict__, "api_key": api_key})
         self.recognizer_factory = recognizer_factory
+        #: the end-of-turn signal of /v2/listen streams (None: Smart Turn if installed, else the fallback)
+        self.turn_detector = turn_detector
         self.executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="dgwidgets-engine")
         self._executor_closed = False
         self._server: Server | None = None
@@ -451,19 +464,33 @@ class LocalServer:
             return _json_response(reject.status, reject.code, reject.message, request_id)
         return None
 
-    def _check_request(self, request: Request) -> LiveOptions:
+    def _check_request(self, request: Request) -> LiveOptions | FluxOptions:
         parts = urlsplit(request.path)
-        if parts.path.rstrip("/") != LISTEN_PATH:
-            raise _Reject(404, "NOT_FOUND", f"No such endpoint {parts.path!r}: use {LISTEN_PATH}.")
+        path = parts.path.rstrip("/")
+        if path not in (LISTEN_PATH, FLUX_PATH):
+            raise _Reject(404, "NOT_FOUND", f"No such endpoint {parts.path!r}: use {LISTEN_PATH} or {FLUX_PATH}.")
         if self.settings.api_key is not None:
             presented = _presented_key(request)
             # compare in constant time, so the key cannot be guessed from response timings
             if presented is None or not hmac.compare_digest(presented.encode(), self.settings.api_key.encode()):
                 raise _Reject(401, "INVALID_AUTH", "Invalid credentials.")
+        parse = FluxOptions.from_query if path == FLUX_PATH else LiveOptions.from_query
         try:
-            options = LiveOptions.from_query(parts.query)
+            options = parse(parts.query)
         except OptionsError as err:
             raise _Reject(400, "INVALID_QUERY_PARAMETER", _options_error_text(err)) from None
+        if isinstance(options, FluxOptions):  # Flux audio is mono: the format checks below see one channel
+            self._check_format(options.encoding, options.sample_rate, 1)
+        else:
+            self._check_format(options.encoding, options.sample_rate, options.channels)
+        if self._active >= self.settings.max_connections:
+            raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
+        return options
+
+    @staticmethod
+    def _check_format(encoding: str | None, sample_rate: int | None, channels: int) -> None:
+        """What the local decoder can take (shared by /v1/listen and /v2/listen)."""
+        options = _Format(encoding, sample_rate, channels)
         if options.encoding is not None and options.encoding not in LOCAL_ENCODINGS:
             raise _Reject(
                 400,
@@ -486,9 +513,6 @@ class LocalServer:
                 f"Invalid 'channels' value of '{options.channels}'. The dgwidgets local engine decodes "
                 f"up to {MAX_CHANNELS} channels.",
             )
-        if self._active >= self.settings.max_connections:
-            raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
-        return options
 
     @staticmethod
     def _process_response(connection: ServerConnection, request: Request, response: Response) -> Response:
@@ -509,7 +533,20 @@ class LocalServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._active += 1
-        stream = _Stream(self, ws, ws.dg_options, ws.dg_request_id)  # type: ignore[attr-defined]
+        options = ws.dg_options  # type: ignore[attr-defined]
+        if isinstance(options, FluxOptions):
+            stream: _Stream | FluxStream = FluxStream(
+                ws,
+                options,
+                ws.dg_request_id,  # type: ignore[attr-defined]
+                executor=self.executor,
+                recognizer_factory=self.recognizer_factory,
+                inactivity_timeout=self.settings.inactivity_timeout,
+                queue_frames=self.settings.queue_frames,
+                detector=self.turn_detector,
+            )
+        else:
+            stream = _Stream(self, ws, options, ws.dg_request_id)  # type: ignore[attr-defined]
         task = asyncio.current_task()
         if task is not None:
             self._streams.add(task)
