@@ -271,8 +271,10 @@ def apply_configure(options: FluxOptions, data: Mapping[str, Any]) -> FluxOption
         if not isinstance(keyterms, list) or not all(isinstance(k, str) for k in keyterms):
             raise OptionsError("keyterms", keyterms, "must be a list of strings")
         changes["keyterm"] = tuple(keyterms)
+    if "language_hints" in data:
+        raise OptionsError("language_hints", data["language_hints"], "applies to flux-general-multi only")
     for key in data:
-        if key not in ("type", "thresholds", "keyterms", "numerals", "language_hints"):
+        if key not in ("type", "thresholds", "keyterms", "numerals"):
             raise OptionsError(key, data[key], "is not a Configure field")
     if "numerals" in data and not isinstance(data["numerals"], bool):
         raise OptionsError("numerals", data["numerals"], "must be true or false")

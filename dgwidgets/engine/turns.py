@@ -16,7 +16,7 @@ States and events (what Deepgram's Flux documents, rebuilt here):
   the silence: ``1 - (1 - p) * exp(-(silence - EOT_DELAY) / SILENCE_TAU)``; speech sets it back
   to 0. It reaching ``eager_eot_threshold`` (if set) gives **EagerEndOfTurn** with the final
   transcript; speech after that gives **TurnResumed** and the turn goes on; it reaching
-  ``eot_threshold`` gives **EndOfTurn** (``trigger: model``), with the EagerEndOfTurn's
+  ``eot_threshold`` (below 1.0, which turns the model off) gives **EndOfTurn** (``trigger: model``), with the EagerEndOfTurn's
   transcript when nothing was said since. ``eot_timeout_ms`` of silence gives EndOfTurn
   (``trigger: timeout``) whatever the confidence; `force_end` gives it with ``trigger: manual``.
   After EndOfTurn, ``turn_index`` goes up by one.
@@ -290,7 +290,8 @@ class TurnMachine:
             self._probability = float(self.detector.probability(audio, [w["word"] for w in self._all_words()]))
         self.confidence = end_of_turn_confidence(self._probability, silence)
         eager = self.settings.eager_eot_threshold
-        if self.confidence >= self.settings.eot_threshold:
+        # eot_threshold 1.0 turns the model off (Deepgram: "fully manual" with ForceEndTurn and the timeout)
+        if self.settings.eot_threshold < 1.0 and self.confidence >= self.settings.eot_threshold:
             out.append(self._end("model"))
         elif eager is not None and not self.eager and self.confidence >= eager:
             self._finish_segment()
