@@ -91,7 +91,7 @@ def _timeout(raw: Any) -> int:
 class FluxOptions:
     """A ``/v2/listen`` request's options, validated like Deepgram (raises `OptionsError`).
 
-    >>> FluxOptions.from_query("eot_threshold=0.6&eager_eot_threshold=0.7")
+    >>> FluxOptions.from_query("model=flux-general-en&eot_threshold=0.6&eager_eot_threshold=0.7")
     Traceback (most recent call last):
     ...
     dgwidgets.protocol.OptionsError: Invalid 'eager_eot_threshold' value '0.7': must not exceed eot_threshold (0.6)

@@ -40,10 +40,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import redaction
-from .flux import FluxOptions
-from .flux_server import FLUX_PATH, FluxStream
 from .engine.smart_turn import EndOfTurnDetector
 from .engine.transcriber import MODEL_INFO, MODEL_UUID, RecognizerFactory, StreamTranscriber, default_recognizer
+from .flux import FluxOptions
+from .flux_server import FLUX_PATH, FluxStream
 from .protocol import ErrorMessage, LiveOptions, Message, Metadata, OptionsError, serialize_message
 from .wire_audio import LOCAL_ENCODINGS, MAX_CHANNELS, MIN_SAMPLE_RATE, AudioDecodeError, StreamDecoder
 

@@ -95,7 +95,7 @@ def turn_events(events):
     return [e for e in events if e["event"] != "Update"]
 
 
-def check_rules(events, *, eager_allowed: bool, duration_frames: int):
+def check_rules(events, *, eager_allowed: bool, duration_frames: int, eager_required: bool = False):
     """Flux's ordering rules; returns the list of turns (each a list of non-Update events)."""
     turns, current, index = [], None, 0
     last_end = 0.0
@@ -124,6 +124,8 @@ def check_rules(events, *, eager_allowed: bool, duration_frames: int):
             assert last_nonupdate == "EagerEndOfTurn", "TurnResumed only right after an EagerEndOfTurn"
         if kind == "EagerEndOfTurn":
             assert last_nonupdate in ("StartOfTurn", "TurnResumed"), "one EagerEndOfTurn per stretch of speech"
+        if kind == "EndOfTurn" and e["trigger"] == "model" and eager_required:
+            assert last_nonupdate == "EagerEndOfTurn", "in eager mode a model EndOfTurn follows an EagerEndOfTurn"
         if kind == "EndOfTurn":
             assert e["trigger"] in ("model", "manual", "timeout")
             if last_nonupdate == "EagerEndOfTurn":
@@ -268,7 +270,8 @@ def test_event_rules_hold_for_any_speech_pattern(pattern, p, config, force_at):
     m = TurnMachine(FakeRecognizer(), FixedDetector(p), config)
     events = run(pattern, m, actions={i: TurnMachine.force_end for i in force_at})
     total = sum(n for _, n in pattern)
-    turns = check_rules(events, eager_allowed=config.eager_eot_threshold is not None, duration_frames=total)
+    eager = config.eager_eot_threshold is not None
+    turns = check_rules(events, eager_allowed=eager, eager_required=eager, duration_frames=total)
     for turn in turns:
         end = turn[-1]
         if end["trigger"] == "model":

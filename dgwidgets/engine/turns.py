@@ -16,7 +16,8 @@ States and events (what Deepgram's Flux documents, rebuilt here):
   the silence: ``1 - (1 - p) * exp(-(silence - EOT_DELAY) / SILENCE_TAU)``; speech sets it back
   to 0. It reaching ``eager_eot_threshold`` (if set) gives **EagerEndOfTurn** with the final
   transcript; speech after that gives **TurnResumed** and the turn goes on; it reaching
-  ``eot_threshold`` (below 1.0, which turns the model off) gives **EndOfTurn** (``trigger: model``), with the EagerEndOfTurn's
+  ``eot_threshold`` (below 1.0, which turns the model off) gives **EndOfTurn** (``trigger: model``;
+  in eager mode always announced by an EagerEndOfTurn, in the same frame if need be), with the EagerEndOfTurn's
   transcript when nothing was said since. ``eot_timeout_ms`` of silence gives EndOfTurn
   (``trigger: timeout``) whatever the confidence; `force_end` gives it with ``trigger: manual``.
   After EndOfTurn, ``turn_index`` goes up by one.
@@ -292,13 +293,18 @@ class TurnMachine:
         eager = self.settings.eager_eot_threshold
         # eot_threshold 1.0 turns the model off (Deepgram: "fully manual" with ForceEndTurn and the timeout)
         if self.settings.eot_threshold < 1.0 and self.confidence >= self.settings.eot_threshold:
+            if eager is not None and not self.eager:  # in eager mode every model EndOfTurn is announced
+                out.append(self._eager())
             out.append(self._end("model"))
         elif eager is not None and not self.eager and self.confidence >= eager:
-            self._finish_segment()
-            self.eager = True
-            self._eager_words = list(self._done_words)
-            out.append(self._info("EagerEndOfTurn"))
+            out.append(self._eager())
         return out
+
+    def _eager(self) -> dict[str, Any]:
+        self._finish_segment()
+        self.eager = True
+        self._eager_words = list(self._done_words)
+        return self._info("EagerEndOfTurn")
 
     def _end(self, trigger: str) -> dict[str, Any]:
         if self.eager and self._eager_words is not None:
