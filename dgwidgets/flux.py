@@ -51,6 +51,7 @@ __all__ = [
     "EOT_TIMEOUT_RANGE",
     "SERVER_MESSAGE_TYPES",
     "TURN_EVENTS",
+    "turn_decisions",
 ]
 
 FLUX_MODELS = ("flux-general-en",)
@@ -280,3 +281,31 @@ def apply_configure(options: FluxOptions, data: Mapping[str, Any]) -> FluxOption
         raise OptionsError("numerals", data["numerals"], "must be true or false")
     new = replace(options, **changes)  # __post_init__ checks eager <= eot
     return new
+
+
+def turn_decisions(messages: Iterable[Mapping[str, Any]], event: str = "EndOfTurn"):
+    """Flux TurnInfo messages as `dgwidgets.utterances.Utterance` decisions, for `dgwidgets.evaluation.score`.
+
+    Each `event` (EndOfTurn, or EagerEndOfTurn to score the eager signal) with words becomes one
+    utterance: its words' span, decided at ``audio_window_end`` (the audio the server had heard
+    when it sent it), ``trigger`` e.g. ``"EndOfTurn:model"``.
+
+    >>> msgs = [{"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 1.6, "transcript": "hi",
+    ...          "trigger": "model", "words": [{"word": "hi", "start": 0.3, "end": 1.1, "confidence": 0.9}]}]
+    >>> [(u.text, u.end, u.trigger, round(u.latency, 2)) for u in turn_decisions(msgs)]
+    [('hi', 1.1, 'EndOfTurn:model', 0.5)]
+    """
+    from .protocol import Word
+    from .utterances import Utterance
+
+    out = []
+    for m in messages:
+        if m.get("type", "TurnInfo") != "TurnInfo" or m.get("event") != event or not m.get("words"):
+            continue
+        words = tuple(
+            Word(word=w["word"], start=float(w["start"]), end=float(w["end"]), confidence=float(w["confidence"]))
+            for w in m["words"]
+        )
+        trigger = f"{event}:{m['trigger']}" if m.get("trigger") else event
+        out.append(Utterance(m["transcript"], words[0].start, words[-1].end, trigger, float(m["audio_window_end"]), words))
+    return out
