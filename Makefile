@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Reinstall whenever the package metadata changes.
 STAMP := $(VENV)/.dgwidgets-installed
+# The wheel that carries smart-turn-v3.2-cpu.onnx (its SHA-256 is checked in dgwidgets/engine/smart_turn.py).
+PIPECAT_VERSION := 1.14.0
 
 .PHONY: lab demo test lint bench clean help node
 
@@ -20,6 +22,9 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
+	@# Smart Turn v3.2 (BSD-2) ships inside pipecat-ai's wheel: the file only, none of pipecat's dependencies.
+	$(BIN)/python -m pip install --quiet --no-deps "pipecat-ai==$(PIPECAT_VERSION)"
+	$(BIN)/python -m dgwidgets.engine.smart_turn --check
 	@touch $(STAMP)
 
 # JupyterLab refuses to start as root (containers, CI machines) unless told it may.

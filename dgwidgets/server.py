@@ -48,7 +48,10 @@ from . import redaction
 from .decoder_pool import DecoderPool
 from .engine.models import LocalModel, UnknownModelError, load_whisper, resolve_model
 from .engine.models import recognizer_factory as factory_for_model
+from .engine.smart_turn import EndOfTurnDetector
 from .engine.transcriber import RecognizerFactory, StreamTranscriber
+from .flux import FluxOptions
+from .flux_server import FLUX_PATH, FluxStream
 from .protocol import (
     CONFIGURABLE_FEATURES,
     KEYTERM_TOKEN_LIMIT,
@@ -122,6 +125,13 @@ class ServerSettings:
     interim_budget: float = 0.5
     #: Audio frames queued per stream before reading from the socket pauses (backpressure).
     queue_frames: int = 256
+
+
+@dataclass(frozen=True)
+class _Format:
+    encoding: str | None
+    sample_rate: int | None
+    channels: int
 
 
 class _Reject(Exception):
@@ -525,6 +535,7 @@ class LocalServer:
         settings: ServerSettings | None = None,
         api_key: str | None = None,
         recognizer_factory: RecognizerFactory | None = None,
+        turn_detector: EndOfTurnDetector | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -533,6 +544,8 @@ class LocalServer:
             self.settings = ServerSettings(**{**self.settings.__dict__, "api_key": api_key})
         #: a fixed recognizer for every stream (tests); None: the one each stream's `model` selects
         self.recognizer_factory = recognizer_factory
+        #: the end-of-turn signal of /v2/listen streams (None: Smart Turn if installed, else the fallback)
+        self.turn_detector = turn_detector
         # One thread per stream at most: a stream's thread waits for its decodes in the pool.
         self.executor = ThreadPoolExecutor(self.settings.max_connections, thread_name_prefix="dgwidgets-engine")
         self._pools: dict[str | None, DecoderPool] = {}
@@ -645,23 +658,38 @@ class LocalServer:
             log.info("stream %s: %s", request_id, note)
         return None
 
-    def _check_request(self, request: Request) -> tuple[LiveOptions, LocalModel]:
+    def _check_request(self, request: Request) -> tuple[LiveOptions | FluxOptions, LocalModel]:
         parts = urlsplit(request.path)
-        if parts.path.rstrip("/") != LISTEN_PATH:
-            raise _Reject(404, "NOT_FOUND", f"No such endpoint {parts.path!r}: use {LISTEN_PATH}.")
+        path = parts.path.rstrip("/")
+        if path not in (LISTEN_PATH, FLUX_PATH):
+            raise _Reject(404, "NOT_FOUND", f"No such endpoint {parts.path!r}: use {LISTEN_PATH} or {FLUX_PATH}.")
         if self.settings.api_key is not None:
             presented = _presented_key(request)
             # compare in constant time, so the key cannot be guessed from response timings
             if presented is None or not hmac.compare_digest(presented.encode(), self.settings.api_key.encode()):
                 raise _Reject(401, "INVALID_AUTH", "Invalid credentials.")
+        parse = FluxOptions.from_query if path == FLUX_PATH else LiveOptions.from_query
         try:
-            options = LiveOptions.from_query(parts.query)
+            options = parse(parts.query)
         except OptionsError as err:
             raise _Reject(400, "INVALID_QUERY_PARAMETER", _options_error_text(err)) from None
-        try:
-            options_model = resolve_model(options.model, whisper_path=self.settings.whisper_model)
-        except UnknownModelError as err:
-            raise _Reject(400, "INVALID_QUERY_PARAMETER", str(err)) from None
+        if isinstance(options, FluxOptions):  # Flux audio is mono: the format checks below see one channel
+            self._check_format(options.encoding, options.sample_rate, 1)
+            options_model = resolve_model(None, whisper_path=self.settings.whisper_model)
+        else:
+            self._check_format(options.encoding, options.sample_rate, options.channels)
+            try:
+                options_model = resolve_model(options.model, whisper_path=self.settings.whisper_model)
+            except UnknownModelError as err:
+                raise _Reject(400, "INVALID_QUERY_PARAMETER", str(err)) from None
+        if self._active >= self.settings.max_connections:
+            raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
+        return options, options_model
+
+    @staticmethod
+    def _check_format(encoding: str | None, sample_rate: int | None, channels: int) -> None:
+        """What the local decoder can take (shared by /v1/listen and /v2/listen)."""
+        options = _Format(encoding, sample_rate, channels)
         if options.encoding is not None and options.encoding not in LOCAL_ENCODINGS:
             raise _Reject(
                 400,
@@ -684,9 +712,6 @@ class LocalServer:
                 f"Invalid 'channels' value of '{options.channels}'. The dgwidgets local engine decodes "
                 f"up to {MAX_CHANNELS} channels.",
             )
-        if self._active >= self.settings.max_connections:
-            raise _Reject(429, "TOO_MANY_REQUESTS", "Too many concurrent streams on this local engine.")
-        return options, options_model
 
     @staticmethod
     def _process_response(connection: ServerConnection, request: Request, response: Response) -> Response:
@@ -710,7 +735,21 @@ class LocalServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._active += 1
-        stream = _Stream(self, ws, ws.dg_options, ws.dg_request_id, ws.dg_model)  # type: ignore[attr-defined]
+        options = ws.dg_options  # type: ignore[attr-defined]
+        model = ws.dg_model  # type: ignore[attr-defined]
+        if isinstance(options, FluxOptions):
+            stream: _Stream | FluxStream = FluxStream(
+                ws,
+                options,
+                ws.dg_request_id,  # type: ignore[attr-defined]
+                executor=self.executor,
+                recognizer_factory=self.recognizer_factory_for(model),
+                inactivity_timeout=self.settings.inactivity_timeout,
+                queue_frames=self.settings.queue_frames,
+                detector=self.turn_detector,
+            )
+        else:
+            stream = _Stream(self, ws, options, ws.dg_request_id, model)  # type: ignore[attr-defined]
         task = asyncio.current_task()
         if task is not None:
             self._streams.add(task)
