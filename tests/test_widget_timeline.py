@@ -310,7 +310,7 @@ def test_follow_a_log():
 def test_widget_shape_and_arguments():
     plot = WordTimeline()
     assert isinstance(plot.figure, go.FigureWidget)
-    assert plot.children == (plot.figure,)
+    assert plot.children[0] is plot.figure and len(plot.children) == 2  # the figure, and its width fitter
     assert plot.figure.layout.yaxis.fixedrange is True
     with pytest.raises(TypeError):
         WordTimeline(1.0)  # type: ignore[misc]

@@ -36,6 +36,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
@@ -96,6 +97,25 @@ def _nan_joined(segments: Iterable[Iterable[float]]) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
+class _FitWidth(anywidget.AnyWidget):
+    """Invisible: once shown, asks the page's plots to fit their container's width.
+
+    A FigureWidget drawn before its output area is attached takes plotly's default 700 px and
+    only refits on a window resize; this sends one, shortly after the plot is on the page.
+    """
+
+    _esm = """
+    export default {
+      render({ el }) {
+        el.style.display = "none";
+        const fit = () => window.dispatchEvent(new Event("resize"));
+        const timers = [setTimeout(fit, 250), setTimeout(fit, 1500)];
+        return () => timers.forEach(clearTimeout);
+      },
+    };
+    """
+
+
 class WordTimeline(FollowsLog, widgets.VBox):
     """The word-timing plot: feed it entries (and strategy decisions); it redraws at most `max_fps`/s.
 
@@ -148,7 +168,8 @@ class WordTimeline(FollowsLog, widgets.VBox):
         self._session = 0
         self.figure = go.FigureWidget()
         self._build_figure()
-        super().__init__(children=[self.figure], **kwargs)
+        self._fit_width = _FitWidth()
+        super().__init__(children=[self.figure, self._fit_width], **kwargs)
         self.add_class("dg-word-timeline")
         # A zoom, or the browser reporting the plot's real width, changes which labels fit.
         self.figure.layout.on_change(lambda *_: self._rescaled(), "xaxis.range")
@@ -610,4 +631,6 @@ class WordTimeline(FollowsLog, widgets.VBox):
         figure = getattr(self, "figure", None)
         if figure is not None:
             figure.close()
+        if getattr(self, "_fit_width", None) is not None:
+            self._fit_width.close()
         super().close()

@@ -669,15 +669,15 @@ def gaps_that_matter(gaps: Iterable[Gap], *thresholds_ms: float | None) -> list[
 
 
 def confidence_color(confidence: float) -> str:
-    """A word bar's fill: light blue at confidence 0 to mid blue at 1, as an ``rgb()`` string.
+    """A word bar's fill: very light blue at confidence 0 to light blue at 1 (dark labels stay readable on it), as an ``rgb()`` string.
 
     Plotly is given colour strings, never bare numbers (a number where a colour is expected makes
     the browser log "Invalid color specifier").
 
     >>> confidence_color(0.0), confidence_color(1.0), confidence_color(7)
-    ('rgb(219,231,245)', 'rgb(74,134,207)', 'rgb(74,134,207)')
+    ('rgb(228,238,250)', 'rgb(135,177,228)', 'rgb(135,177,228)')
     """
     c = min(1.0, max(0.0, float(confidence))) if confidence == confidence else 0.0
-    low, high = (219, 231, 245), (74, 134, 207)
+    low, high = (228, 238, 250), (135, 177, 228)
     r, g, b = (round(lo + (hi - lo) * c) for lo, hi in zip(low, high))
     return f"rgb({r},{g},{b})"
