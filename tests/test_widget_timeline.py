@@ -310,7 +310,7 @@ def test_follow_a_log():
 def test_widget_shape_and_arguments():
     plot = WordTimeline()
     assert isinstance(plot.figure, go.FigureWidget)
-    assert plot.children[0] is plot.figure and len(plot.children) == 2  # the figure, and its width fitter
+    assert plot.children == (plot.figure,)
     assert plot.figure.layout.yaxis.fixedrange is True
     with pytest.raises(TypeError):
         WordTimeline(1.0)  # type: ignore[misc]
@@ -409,7 +409,7 @@ def test_each_strategy_has_one_colour_and_lane_order_in_every_plot():
     other.load(log, dict(reversed(list(runs.items()))))  # decisions fed in another order
     order = ["speech_final", "speech_final_or_utterance_end", "silence_interval"]
     for plot in (one, other):
-        assert list(plot.figure.layout.yaxis.ticktext)[len(LANES) :] == order
+        assert [t.replace("<br>", "") for t in plot.figure.layout.yaxis.ticktext][len(LANES) :] == order
         for index, name in enumerate(order):
             trace = plot.strategy_trace(name)
             assert trace.line.color == trace.marker.color == STRATEGY_COLORS[name]
@@ -442,3 +442,13 @@ def test_every_mark_is_in_the_legend_and_no_colour_is_a_number():
         for color in (trace.marker.color if hasattr(trace, "marker") else None,):
             values = color if isinstance(color, (list, tuple, np.ndarray)) else [color]
             assert all(v is None or isinstance(v, str) for v in values), (trace.name, values[:3])
+
+
+def test_a_fixed_width_is_the_figure_width_and_fits_the_labels():
+    wide, narrow = WordTimeline(width=1200), WordTimeline(width=300)
+    for plot in (wide, narrow):
+        plot.load(example("credit-card"))
+    assert narrow.figure.layout.width == 300
+    assert narrow._px_per_second(narrow._view()) < wide._px_per_second(wide._view())
+    assert set(np.asarray(wide.trace("word labels").y).tolist()) == {0.0}, "wide: every label on its bar"
+    assert len(narrow.trace("word labels").text) < 23, "narrow: some words only on hover"

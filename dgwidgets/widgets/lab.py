@@ -223,7 +223,8 @@ class StreamLab(W.VBox):
             merged = {**common, **params}
             label = " ".join(f"{k}={v}" for k, v in params.items())
             lab = cls(source=source, show_controls=False, show_player=False, title=label, beep_on=None, **merged)
-            lab.timeline.width_hint = 560  # two labs a row: fit the plot's labels to half a page at first
+            # A fixed width: plotly draws a widget plot 700 px wide whatever its grid column.
+            lab.timeline.figure.layout.width = Comparison.PLOT_WIDTH
             labs.append(lab)
         return Comparison(labs)
 
@@ -352,11 +353,11 @@ class StreamLab(W.VBox):
 
 
 class Comparison(W.VBox):
-    """Several StreamLabs on the same audio, streamed together, in a grid of two columns
-    (see `StreamLab.compare`). Each lab's title and code line show its own settings."""
+    """Several StreamLabs on the same audio, streamed together, in a grid (two labs a row on a
+    laptop screen; see `StreamLab.compare`). Each lab's title and code line show its own settings."""
 
-    #: Labs per row of the grid.
-    COLUMNS = 2
+    #: The width of each lab's plot; the grid puts as many labs in a row as fit (two on a laptop).
+    PLOT_WIDTH = 560
 
     def __init__(self, labs: Sequence[StreamLab]) -> None:
         self.labs = list(labs)
@@ -372,7 +373,7 @@ class Comparison(W.VBox):
         self.grid = W.GridBox(
             self.labs,
             layout=W.Layout(
-                grid_template_columns=f"repeat({min(self.COLUMNS, len(self.labs))}, minmax(0, 1fr))",
+                grid_template_columns=f"repeat(auto-fill, minmax({self.PLOT_WIDTH + 10}px, 1fr))",
                 grid_gap="12px 16px",
                 width="100%",
             ),

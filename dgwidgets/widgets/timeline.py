@@ -36,7 +36,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import anywidget
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
@@ -97,23 +96,18 @@ def _nan_joined(segments: Iterable[Iterable[float]]) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-class _FitWidth(anywidget.AnyWidget):
-    """Invisible: once shown, asks the page's plots to fit their container's width.
+def _lane_text(name: str) -> str:
+    """A lane name as its y-axis label: long strategy names on two lines, so the lanes' labels
+    do not take a fifth of the plot's width.
 
-    A FigureWidget drawn before its output area is attached takes plotly's default 700 px and
-    only refits on a window resize; this sends one, shortly after the plot is on the page.
+    >>> _lane_text("speech_final_or_utterance_end"), _lane_text("speech_final")
+    ('speech_final_or<br>_utterance_end', 'speech_final')
     """
-
-    _esm = """
-    export default {
-      render({ el }) {
-        el.style.display = "none";
-        const fit = () => window.dispatchEvent(new Event("resize"));
-        const timers = [setTimeout(fit, 250), setTimeout(fit, 1500)];
-        return () => timers.forEach(clearTimeout);
-      },
-    };
-    """
+    if len(name) <= 16 or "_" not in name:
+        return name
+    cuts = [i for i, ch in enumerate(name) if ch == "_" and i > 0]
+    cut = min(cuts, key=lambda i: abs(i - len(name) / 2))
+    return f"{name[:cut]}<br>{name[cut:]}"
 
 
 class WordTimeline(FollowsLog, widgets.VBox):
@@ -143,6 +137,7 @@ class WordTimeline(FollowsLog, widgets.VBox):
         max_fps: float = 10.0,
         window_seconds: float | None = None,
         height: int | None = None,
+        width: int | None = None,
         width_hint: float = 900.0,
         **kwargs: Any,
     ) -> None:
@@ -154,7 +149,8 @@ class WordTimeline(FollowsLog, widgets.VBox):
         self.max_fps = float(max_fps)
         self.window_seconds = window_seconds
         self._fixed_height = height
-        #: The figure's width in px until the browser reports the real one (labels are fitted to it).
+        #: The figure's width in px, for fitting labels, until the browser reports the real one
+        #: (a `width` given fixes the figure's width; else plotly sizes it, 700 px by default).
         self.width_hint = float(width_hint)
         self._thresholds: tuple[float | None, float | None] = (None, None)
         #: How many redraws were sent (tests and benchmarks read it).
@@ -168,8 +164,9 @@ class WordTimeline(FollowsLog, widgets.VBox):
         self._session = 0
         self.figure = go.FigureWidget()
         self._build_figure()
-        self._fit_width = _FitWidth()
-        super().__init__(children=[self.figure, self._fit_width], **kwargs)
+        if width is not None:
+            self.figure.layout.width = int(width)
+        super().__init__(children=[self.figure], **kwargs)
         self.add_class("dg-word-timeline")
         # A zoom, or the browser reporting the plot's real width, changes which labels fit.
         self.figure.layout.on_change(lambda *_: self._rescaled(), "xaxis.range")
@@ -292,7 +289,7 @@ class WordTimeline(FollowsLog, widgets.VBox):
             yaxis={
                 "tickmode": "array",
                 "tickvals": [_lane_y(i) for i in range(len(lanes))],
-                "ticktext": lanes,
+                "ticktext": [_lane_text(n) for n in lanes],
                 "range": [_lane_y(len(lanes) - 1) - 0.6, 0.6],
             },
         )
@@ -367,9 +364,9 @@ class WordTimeline(FollowsLog, widgets.VBox):
     def _plot_width(self) -> float:
         """The plotting area's width in px: the figure's (as the browser reports it, else
         `width_hint`) without the margins and the lane names on the y axis."""
-        reported = self.figure._layout_defaults.get("width")  # set once the browser has drawn it
-        width = float(reported) if isinstance(reported, (int, float)) and reported > 0 else self.width_hint
-        names = max(len(n) for n in self._lanes())
+        width = self.figure.layout.width or self.figure._layout_defaults.get("width")
+        width = float(width) if isinstance(width, (int, float)) and width > 0 else self.width_hint
+        names = max(len(part) for n in self._lanes() for part in _lane_text(n).split("<br>"))
         return max(100.0, width - _MARGIN["l"] - _MARGIN["r"] - names * _LANE_FONT_PX - 10)
 
     def _visible_seconds(self, view: TimelineView) -> float:
@@ -631,6 +628,4 @@ class WordTimeline(FollowsLog, widgets.VBox):
         figure = getattr(self, "figure", None)
         if figure is not None:
             figure.close()
-        if getattr(self, "_fit_width", None) is not None:
-            self._fit_width.close()
         super().close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import open_and_run, screenshot, wait_for_output
-from .test_browser_notebooks import check_players, check_rendered_notebook, watch_console
+from .test_browser_notebooks import check_honest_times_and_players, check_rendered_notebook, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -53,4 +53,4 @@ def test_notebook_03_shows_the_live_table_and_plot(page, jupyter_server):
     assert not [e for e in page.errors if "dgwidgets" in e or "anywidget" in e], page.errors
     page.wait_for_timeout(600)
     check_rendered_notebook(page, "nb03", console)
-    check_players(page)
+    check_honest_times_and_players(page)
