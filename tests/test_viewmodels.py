@@ -595,3 +595,66 @@ def test_arbitrary_streams_keep_the_invariants(log, max_rows):
 def test_gap_type_is_plain_data():
     gap = Gap(1.0, 2.0, 1.0, True)
     assert gap._asdict() == {"start": 1.0, "end": 2.0, "length": 1.0, "over_threshold": True, "channel": 0}
+
+
+# -- plot rules: label fitting, the strategy colour registry ----------------------------------
+
+
+def test_fit_labels_never_overlaps_within_a_row():
+    from dgwidgets.widgets.viewmodels import fit_labels, text_width
+
+    items = [(i * 0.1, i * 0.1 + 0.08, f"word{i}") for i in range(200)]
+    for rows in (1, 2, 3):
+        labels = fit_labels(items, px_per_second=150, rows=rows)
+        assert 0 < len(labels) < len(items)
+        for row in range(rows):
+            boxes = sorted(
+                (lab.x * 150 - text_width(lab.text, 10) / 2, lab.x * 150 + text_width(lab.text, 10) / 2)
+                for lab in labels
+                if lab.row == row
+            )
+            assert all(a[1] <= b[0] for a, b in zip(boxes, boxes[1:]))
+    assert len(fit_labels(items, 150, rows=3)) > len(fit_labels(items, 150, rows=1)), "more rows, more labels"
+    assert len(fit_labels(items, 10_000)) == len(items), "at a large scale every label fits"
+
+
+def test_fit_labels_keeps_the_ones_that_must_show():
+    from dgwidgets.widgets.viewmodels import fit_labels
+
+    items = [(i * 0.01, i * 0.01 + 0.005, "300 ms") for i in range(50)]
+    must = [7, 8, 30]
+    labels = fit_labels(items, px_per_second=100, rows=2, must=must)
+    assert {lab.index for lab in labels} >= set(must)
+    with pytest.raises(ValueError, match="px_per_second"):
+        fit_labels(items, 0)
+    with pytest.raises(ValueError, match="rows"):
+        fit_labels(items, 1, rows=0)
+
+
+def test_gaps_that_matter_reads_endpointing_and_utterance_end():
+    from dgwidgets.widgets.viewmodels import Gap, gaps_that_matter
+
+    gaps = [Gap(0, 0.01, 0.01, False), Gap(1, 1.3, 0.3, False), Gap(2, 3.0, 1.0, False), Gap(4, 6, 2.0, True)]
+    assert gaps_that_matter(gaps, 300, 1000) == [1, 2, 3]
+    assert gaps_that_matter(gaps, False, 1000) == [2, 3]
+    assert gaps_that_matter(gaps, None, None) == [3], "over the plot's threshold always counts"
+    assert gaps_that_matter(gaps, 10, None) == [0, 1, 2, 3]
+
+
+def test_the_strategy_registry_covers_every_strategy_in_a_fixed_order():
+    from dgwidgets.utterances import STRATEGIES
+    from dgwidgets.widgets.viewmodels import STRATEGY_COLORS, strategy_color, strategy_order
+
+    assert list(STRATEGY_COLORS) == list(STRATEGIES), "one colour per shipped strategy, in the docs' order"
+    assert len(set(STRATEGY_COLORS.values())) == len(STRATEGY_COLORS), "no two strategies share a colour"
+    assert strategy_order(reversed(list(STRATEGIES))) == list(STRATEGIES)
+    assert strategy_order(["b_custom", "low_latency", "a_custom"]) == ["low_latency", "b_custom", "a_custom"]
+    assert strategy_color("b_custom") == strategy_color("b_custom") and strategy_color("b_custom").startswith("#")
+
+
+def test_confidence_colors_are_strings():
+    from dgwidgets.widgets.viewmodels import confidence_color
+
+    assert confidence_color(0.5).startswith("rgb(")
+    assert confidence_color(float("nan")) == confidence_color(0.0)
+    assert confidence_color(-1) == confidence_color(0.0)

@@ -15,6 +15,7 @@ from dgwidgets.replay import replay
 from dgwidgets.session import Received, SessionLog
 from dgwidgets.utterances import SilenceInterval, SpeechFinal
 from dgwidgets.widgets.timeline import LANES, WordTimeline
+from dgwidgets.widgets.viewmodels import confidence_color
 
 
 def _runs(xs) -> list[list[float]]:
@@ -73,7 +74,7 @@ def test_credit_card_traces_hold_the_session():
     np.testing.assert_allclose(base, [w.start for w in expected])
     np.testing.assert_allclose(base + np.asarray(words.x), [w.end for w in expected])
     assert list(words.text) == [w.word for w in expected]
-    np.testing.assert_allclose(words.marker.color, [0.97] * 23)  # shade = confidence
+    assert list(words.marker.color) == [confidence_color(0.97)] * 23  # shade = confidence, as colour strings
     assert set(np.asarray(words.y).tolist()) == {0.0}
     # 11 windows: 4 final brackets (tiling) and 7 interim brackets
     finals = _runs(plot.trace("final windows").x)
@@ -120,7 +121,7 @@ def test_gap_over_threshold_is_its_own_trace():
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_example_draws_with_the_same_traces(name):
     plot = _loaded(name)
-    assert len(plot.figure.data) == 10
+    assert len(plot.figure.data) == 13
     assert len(plot.figure.layout.shapes) == 1
     assert plot.redraws == 1
 
@@ -229,8 +230,8 @@ def test_only_changed_traces_are_resent(messages):
     update = seen[0]["_py2js_update"]
     sent = set(update["style_traces"])
     names = {plot.figure.data[i].name for i in sent}
-    assert names == {"interim words", "interim windows", "final windows"}
-    assert "words" not in names
+    assert names == {"interim words", "interim labels", "interim windows", "final windows"}
+    assert "words" not in names and "word labels" not in names and "gaps" not in names
 
 
 def test_playhead_is_one_moving_shape():
@@ -287,6 +288,9 @@ def test_clear_empties_every_trace():
     plot.clear()
     plot.refresh()
     for trace in plot.figure.data:
+        if trace.name == "playhead (audio sent)":
+            assert list(trace.x) == [None], "the playhead's legend entry never draws a point"
+            continue
         assert trace.x is None or len(trace.x) == 0, trace.name
     assert plot.figure.layout.shapes[0].visible is False
 
@@ -327,3 +331,124 @@ def test_a_windowed_plot_moves_its_data_edge_in_steps(messages):
     update = seen[-1]["_py2js_update"]
     assert "words" not in {plot.figure.data[i].name for i in update["style_traces"]}
     assert tuple(plot.figure.layout.xaxis.range) == (90.5, 100.5)
+
+
+# -- plot rules a student can read at a glance ------------------------------------------------
+
+
+def _label_boxes(xs, texts, px_per_second, font=10.0):
+    from dgwidgets.widgets.viewmodels import text_width
+
+    return [
+        (x * px_per_second - text_width(t, font) / 2, x * px_per_second + text_width(t, font) / 2)
+        for x, t in zip(xs, texts)
+    ]
+
+
+def test_word_labels_are_horizontal_and_never_overlap_in_a_row():
+    plot = WordTimeline(width_hint=300)  # a narrow plot: not every word fits
+    log = example("credit-card")
+    plot.load(log)
+    labels = plot.trace("word labels")
+    assert plot.trace("words").textposition == "none", "no rotated in-bar text"
+    assert 0 < len(labels.text) < 23, "some labels fit, the rest are left to the hover"
+    assert "%{text}" in plot.trace("words").hovertemplate, "every word shows on hover"
+    scale = plot._px_per_second(plot._view())
+    rows: dict[float, list[tuple[float, float]]] = {}
+    for box, y in zip(_label_boxes(labels.x, labels.text, scale), labels.y):
+        rows.setdefault(round(float(y), 3), []).append(box)
+    for boxes in rows.values():
+        boxes.sort()
+        assert all(a[1] <= b[0] for a, b in zip(boxes, boxes[1:])), boxes
+    # a wide plot labels every word
+    wide = WordTimeline(width_hint=4000)
+    wide.load(log)
+    assert sorted(wide.trace("word labels").text) == sorted(w.word for r in log.finals() for w in r.words)
+
+
+def test_a_zoom_refits_the_labels():
+    plot = WordTimeline(width_hint=300)
+    plot.load(example("credit-card"))
+    before = len(plot.trace("word labels").text)
+    plot.figure.layout.xaxis.update(range=[0, 2], autorange=False)  # as a user zoom sets it
+    plot.refresh()
+    assert len(plot.trace("word labels").text) > 0
+    shown = set(plot.trace("word labels").text)
+    assert {"yeah", "so", "my", "credit", "card"} <= shown, shown
+    assert before < 23
+
+
+def test_gap_labels_only_where_they_fit_but_always_for_gaps_that_matter():
+    log = _session(40)  # 40 s of 4-word finals: 0.05 s gaps inside, 0.25 s between finals
+    plot = WordTimeline(width_hint=600)
+    plot.load(log)
+    texts = list(plot.trace("gap length").text)
+    assert 0 < len(texts) < len(plot.model.gaps), "crowded gap labels are dropped, not overlapped"
+    assert texts.count("250 ms") < 39
+    plot.set_thresholds(endpointing=200, utterance_end_ms=None)
+    plot.refresh()
+    texts = list(plot.trace("gap length").text)
+    assert texts.count("250 ms") == 39, "every gap >= endpointing is labelled"
+    plot.set_thresholds(endpointing=False, utterance_end_ms=1000)
+    plot.refresh()
+    assert list(plot.trace("gap length").text).count("250 ms") < 39
+
+
+def test_each_strategy_has_one_colour_and_lane_order_in_every_plot():
+    from dgwidgets.utterances import SpeechFinalOrUtteranceEnd
+    from dgwidgets.widgets.viewmodels import STRATEGY_COLORS
+
+    log = example("utterance-end")
+    runs = {
+        "silence_interval": SilenceInterval(1.0).run(log),
+        "speech_final": SpeechFinal().run(log),
+        "speech_final_or_utterance_end": SpeechFinalOrUtteranceEnd().run(log),
+    }
+    one, other = WordTimeline(), WordTimeline()
+    one.load(log, runs)
+    other.load(log, dict(reversed(list(runs.items()))))  # decisions fed in another order
+    order = ["speech_final", "speech_final_or_utterance_end", "silence_interval"]
+    for plot in (one, other):
+        assert [t.replace("<br>", "") for t in plot.figure.layout.yaxis.ticktext][len(LANES) :] == order
+        for index, name in enumerate(order):
+            trace = plot.strategy_trace(name)
+            assert trace.line.color == trace.marker.color == STRATEGY_COLORS[name]
+            assert set(np.asarray(trace.y, dtype=float)[~np.isnan(np.asarray(trace.y, dtype=float))]) == {
+                -float(len(LANES) + index)
+            }
+    ranks = {n: other.strategy_trace(n).legendrank for n in order}
+    assert sorted(ranks, key=ranks.get) == order, "the legend lists strategies in lane order"
+
+
+def test_every_mark_is_in_the_legend_and_no_colour_is_a_number():
+    log = example("testing-123")
+    plot = WordTimeline()
+    plot.load(log, {"speech_final": SpeechFinal().run(log)})
+    layout = plot.figure.layout
+    in_legend = {t.name for t in plot.figure.data if t.showlegend is not False}
+    for mark in ("words", "interim words", "interim windows", "final windows", "gaps", "speech_final",
+                 "UtteranceEnd", "SpeechStarted", "playhead (audio sent)"):  # fmt: skip
+        assert mark in in_legend, mark
+    assert "speech_final" in plot._strategy_traces
+    # the playhead line and its legend entry look the same
+    playhead = plot.trace("playhead (audio sent)")
+    assert playhead.line.color == layout.shapes[0].line.color and playhead.line.dash == layout.shapes[0].line.dash
+    # the legend is under the plot, away from plotly's toolbar at the top right
+    assert layout.legend.yanchor == "top" and layout.legend.y < 0
+    # event markers big enough to see
+    assert max(plot.trace("SpeechStarted").marker.size) >= 14
+    # colours are strings everywhere: plotly.js warns "Invalid color specifier: number …" otherwise
+    for trace in plot.figure.data:
+        for color in (trace.marker.color if hasattr(trace, "marker") else None,):
+            values = color if isinstance(color, (list, tuple, np.ndarray)) else [color]
+            assert all(v is None or isinstance(v, str) for v in values), (trace.name, values[:3])
+
+
+def test_a_fixed_width_is_the_figure_width_and_fits_the_labels():
+    wide, narrow = WordTimeline(width=1200), WordTimeline(width=300)
+    for plot in (wide, narrow):
+        plot.load(example("credit-card"))
+    assert narrow.figure.layout.width == 300
+    assert narrow._px_per_second(narrow._view()) < wide._px_per_second(wide._view())
+    assert set(np.asarray(wide.trace("word labels").y).tolist()) == {0.0}, "wide: every label on its bar"
+    assert len(narrow.trace("word labels").text) < 23, "narrow: some words only on hover"

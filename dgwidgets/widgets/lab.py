@@ -38,6 +38,7 @@ from .browser import AudioPlayer, Beeper, BrowserMicrophone
 from .controls import SOURCE_BROWSER_MIC, ParameterPanel
 from .table import ResultsTable
 from .timeline import WordTimeline
+from .viewmodels import strategy_color, strategy_order
 
 __all__ = ["StreamLab", "Comparison", "DEFAULT_STRATEGIES"]
 
@@ -186,6 +187,8 @@ class StreamLab(W.VBox):
             options = self.panel.options()
             backend = self.panel.backend()
             source = await self._open_source()
+            # gaps that could end an utterance under these settings are always labelled on the plot
+            self.timeline.set_thresholds(endpointing=options.endpointing, utterance_end_ms=options.utterance_end_ms)
         except (OptionsError, ValueError, AudioError, UnknownSampleError) as err:
             self._fail(err)
             raise
@@ -233,7 +236,10 @@ class StreamLab(W.VBox):
         for params in parameter_sets:
             merged = {**common, **params}
             label = " ".join(f"{k}={v}" for k, v in params.items())
-            labs.append(cls(source=source, show_controls=False, show_player=False, title=label, beep_on=None, **merged))
+            lab = cls(source=source, show_controls=False, show_player=False, title=label, beep_on=None, **merged)
+            # A fixed width: plotly draws a widget plot 700 px wide whatever its grid column.
+            lab.timeline.figure.layout.width = Comparison.PLOT_WIDTH
+            labs.append(lab)
         return Comparison(labs)
 
     # -- streaming internals --------------------------------------------------------------------
@@ -379,32 +385,53 @@ class StreamLab(W.VBox):
         def after(u: Utterance) -> str:
             return "unpaced: no latency" if unpaced else f"{u.latency * 1000:.0f} ms after the last word"
 
-        for name in self.strategy_names:
+        # The plot's lane order and colours (one registry), so a panel and its lane match.
+        for name in strategy_order(self.strategy_names):
             items = "".join(
                 f"<li><code>{u.trigger}</code> decided at {u.decided_at:.2f} s "
                 f"({after(u)}){' · provisional' if u.provisional else ''}: "
                 f"{html.escape(u.text)}</li>"
                 for u in self.utterances.get(name, [])
             )
-            blocks.append(f"<div><b>{name}</b><ol>{items or '<i>no utterance yet</i>'}</ol></div>")
-        self.utterance_view.value = "<div style='display:flex;gap:2em'>" + "".join(blocks) + "</div>"
+            swatch = f"<span style='color:{strategy_color(name)}'>●</span>"
+            blocks.append(
+                f"<div style='flex:1 1 16em;min-width:0'><b>{swatch} {name}</b>"
+                f"<ol>{items or '<i>no utterance yet</i>'}</ol></div>"
+            )
+        self.utterance_view.value = "<div style='display:flex;flex-wrap:wrap;gap:0 2em'>" + "".join(blocks) + "</div>"
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
-class Comparison(W.HBox):
-    """Several StreamLabs on the same audio, streamed together (see `StreamLab.compare`)."""
+class Comparison(W.VBox):
+    """Several StreamLabs on the same audio, streamed together, in a grid (two labs a row on a
+    laptop screen; see `StreamLab.compare`). Each lab's title and code line show its own settings."""
+
+    #: The width of each lab's plot; the grid puts as many labs in a row as fit (two on a laptop).
+    PLOT_WIDTH = 560
 
     def __init__(self, labs: Sequence[StreamLab]) -> None:
         self.labs = list(labs)
         self.start_button = W.Button(description="Start all", icon="play", button_style="success")
         self.start_button.on_click(lambda _: self.start())
-        super().__init__(
-            children=[W.VBox([self.start_button]), *self.labs],
-            layout=W.Layout(align_items="flex-start", flex_flow="row wrap"),
+        self.hint = W.HTML(
+            "<small>Each lab's settings are in its title. To compare other settings, edit the "
+            "<code>dict(…)</code> parameter sets in <code>StreamLab.compare(…)</code> and run the cell again.</small>"
         )
+        for lab in self.labs:
+            lab.layout.min_width = "0"  # let a grid column shrink below the lab's natural width
+            lab.add_class("dg-compared-lab")
+        self.grid = W.GridBox(
+            self.labs,
+            layout=W.Layout(
+                grid_template_columns=f"repeat(auto-fill, minmax({self.PLOT_WIDTH + 10}px, 1fr))",
+                grid_gap="12px 16px",
+                width="100%",
+            ),
+        )
+        super().__init__(children=[W.HBox([self.start_button, self.hint]), self.grid])
         self.add_class("dg-comparison")
 
     async def run(self) -> list[SessionLog]:

@@ -2,15 +2,26 @@
 
 Lanes, top to bottom, with stream time (seconds of audio) on x:
 
-- **words**: finalized words as bars from start to end, labelled, darker when more confident;
+- **words**: finalized words as bars from start to end, darker when more confident, with
+  horizontal labels where they fit (on the bar, else just above or below it) and every word in
+  the bar's hover text;
 - **interim**: the latest interim words, ghosted, replaced by each interim and trimmed by finals;
 - **windows**: each Results window as a bracket; finals (bottom row) tile the timeline, interims
   (stacked above, one row per interim of a segment) grow from the segment's start;
-- **gaps**: silence between consecutive finalized words, labelled in ms, red from `gap_threshold` on;
+- **gaps**: silence between consecutive finalized words, red from `gap_threshold` on, labelled in
+  ms where a label fits, and always when the gap is at least `endpointing` or `utterance_end_ms`
+  (see `set_thresholds`);
 - **events**: speech_final at each such final's end, UtteranceEnd at `last_word_end` with a line to
   when it arrived, SpeechStarted at its timestamp with a line to its arrival;
 - one lane per client-side strategy: a marker when it decided (open when it relied on interim
-  words) and a line back to the end of the utterance's last word (the decision's latency).
+  words) and a line back to the end of the utterance's last word (the decision's latency). Lane
+  order and colour come from one registry (`viewmodels.STRATEGY_COLORS`), so a strategy looks
+  the same in every plot and in the lab's panels;
+- the playhead: a dashed vertical line at the audio sent so far (in the legend too).
+
+Labels are placed by `viewmodels.fit_labels` at the plot's scale (its width as the browser
+reports it, else `width_hint`, over the visible seconds), again after a zoom. The legend sits
+under the plot, so plotly's toolbar (top right) never covers it.
 
 Why it is built this way (measured, see DESIGN.md): every FigureWidget update resends whole
 arrays and the browser manages ~30 redraws/s, so each kind of item is ONE trace (NaN-separated
@@ -31,7 +42,16 @@ import plotly.graph_objects as go
 
 from ..session import Received, SessionLog
 from .coalesce import FollowsLog, Throttle
-from .viewmodels import TimelineModel, TimelineView
+from .viewmodels import (
+    STRATEGY_COLORS,
+    TimelineModel,
+    TimelineView,
+    confidence_color,
+    fit_labels,
+    gaps_that_matter,
+    strategy_color,
+    strategy_order,
+)
 
 __all__ = ["WordTimeline", "Throttle", "LANES"]  # Throttle re-exported for existing imports
 
@@ -46,9 +66,18 @@ _COLORS = {
     "speech_final": "#2ca02c",
     "utterance_end": "#9467bd",
     "speech_started": "#ff7f0e",
-    "playhead": "#e377c2",
+    "playhead": "#222222",
+    "label": "#10243e",
+    "interim_label": "#3a3f44",
 }
-_STRATEGY_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2", "#7f7f7f", "#1f77b4")
+_LABEL_SIZE = 10  # px; word and gap labels
+# Word labels: on the bar, then just above it, then just below it (lane units from the lane).
+_WORD_ROWS = (0.0, 0.44, -0.44)
+# Gap labels: above the gap's line, then below it.
+_GAP_ROWS = (0.25, -0.27)
+_MARGIN = {"l": 10, "r": 10, "t": 20, "b": 10}
+_SCALE_STEP = 1.1  # labels are fitted at the px-per-second scale rounded down to a power of this
+_LANE_FONT_PX = 7.5  # width per character of the lane names on the y axis (12 px font)
 _TICK = 0.07  # half-height of a bracket's end ticks, in lane units
 _EMPTY = np.array([], dtype=float)
 
@@ -65,6 +94,20 @@ def _nan_joined(segments: Iterable[Iterable[float]]) -> np.ndarray:
         out.extend(run)
         out.append(np.nan)
     return np.asarray(out, dtype=float)
+
+
+def _lane_text(name: str) -> str:
+    """A lane name as its y-axis label: long strategy names on two lines, so the lanes' labels
+    do not take a fifth of the plot's width.
+
+    >>> _lane_text("speech_final_or_utterance_end"), _lane_text("speech_final")
+    ('speech_final_or<br>_utterance_end', 'speech_final')
+    """
+    if len(name) <= 16 or "_" not in name:
+        return name
+    cuts = [i for i, ch in enumerate(name) if ch == "_" and i > 0]
+    cut = min(cuts, key=lambda i: abs(i - len(name) / 2))
+    return f"{name[:cut]}<br>{name[cut:]}"
 
 
 class WordTimeline(FollowsLog, widgets.VBox):
@@ -94,6 +137,8 @@ class WordTimeline(FollowsLog, widgets.VBox):
         max_fps: float = 10.0,
         window_seconds: float | None = None,
         height: int | None = None,
+        width: int | None = None,
+        width_hint: float = 900.0,
         **kwargs: Any,
     ) -> None:
         if max_fps <= 0:
@@ -104,6 +149,10 @@ class WordTimeline(FollowsLog, widgets.VBox):
         self.max_fps = float(max_fps)
         self.window_seconds = window_seconds
         self._fixed_height = height
+        #: The figure's width in px, for fitting labels, until the browser reports the real one
+        #: (a `width` given fixes the figure's width; else plotly sizes it, 700 px by default).
+        self.width_hint = float(width_hint)
+        self._thresholds: tuple[float | None, float | None] = (None, None)
         #: How many redraws were sent (tests and benchmarks read it).
         self.redraws = 0
         self._throttle = Throttle(self._redraw, rate=max_fps)
@@ -115,8 +164,13 @@ class WordTimeline(FollowsLog, widgets.VBox):
         self._session = 0
         self.figure = go.FigureWidget()
         self._build_figure()
+        if width is not None:
+            self.figure.layout.width = int(width)
         super().__init__(children=[self.figure], **kwargs)
         self.add_class("dg-word-timeline")
+        # A zoom, or the browser reporting the plot's real width, changes which labels fit.
+        self.figure.layout.on_change(lambda *_: self._rescaled(), "xaxis.range")
+        self.figure.observe(lambda _: self._rescaled(), names="_js2py_layoutDelta")
 
     # -- figure skeleton ----------------------------------------------------------------------
 
@@ -126,11 +180,10 @@ class WordTimeline(FollowsLog, widgets.VBox):
             name="words",
             orientation="h",
             width=0.6,
-            marker={"color": [], "colorscale": [[0, "#dbe7f5"], [1, "#4a86cf"]], "cmin": 0.0, "cmax": 1.0},
-            marker_line={"width": 1, "color": "#2b5d9a"},
-            textposition="inside",
-            insidetextanchor="middle",
-            textfont={"color": "#10243e"},
+            # Colours as rgb() strings per bar, never numbers through a colorscale: plotly.js
+            # logs "Invalid color specifier: number …" for numeric colours it derives text colours from.
+            marker={"color": [], "line": {"width": 1, "color": "#2b5d9a"}},
+            textposition="none",  # the words lane's labels are their own trace, placed to fit
             hovertemplate="%{text}<br>%{customdata[0]:.3f}–%{customdata[1]:.3f} s"
             "<br>confidence %{customdata[2]:.2f}<extra>finalized</extra>",
         )
@@ -140,10 +193,13 @@ class WordTimeline(FollowsLog, widgets.VBox):
             width=0.5,
             opacity=0.45,
             marker={"color": "#c7ccd1", "line": {"width": 1, "color": "#8a939c"}, "pattern": {"shape": "/"}},
-            textposition="inside",
-            insidetextanchor="middle",
-            textfont={"color": "#3a3f44"},
+            textposition="none",
             hovertemplate="%{text}<br>%{customdata[0]:.3f}–%{customdata[1]:.3f} s<extra>interim</extra>",
+        )
+        labels = {"mode": "text", "showlegend": False, "hoverinfo": "skip", "textposition": "middle center"}
+        fig.add_scatter(name="word labels", textfont={"size": _LABEL_SIZE, "color": _COLORS["label"]}, **labels)
+        fig.add_scatter(
+            name="interim labels", textfont={"size": _LABEL_SIZE, "color": _COLORS["interim_label"]}, **labels
         )
         line = {"mode": "lines", "hoverinfo": "skip"}
         fig.add_scatter(name="interim windows", line={"color": _COLORS["interim_window"], "width": 1.5}, **line)
@@ -154,14 +210,14 @@ class WordTimeline(FollowsLog, widgets.VBox):
         fig.add_scatter(
             name="gap length",
             mode="text",
-            textfont={"size": 9, "color": _COLORS["gap"]},
+            textfont={"size": _LABEL_SIZE, "color": "#555555"},
             showlegend=False,
             hovertemplate="gap %{text}<extra></extra>",
         )
         fig.add_scatter(
             name="speech_final",
             mode="markers",
-            marker={"symbol": "diamond", "size": 11, "color": _COLORS["speech_final"]},
+            marker={"symbol": "diamond", "size": 13, "color": _COLORS["speech_final"]},
             hovertemplate="speech_final: final ends at %{x:.3f} s<br>arrived at %{customdata:.3f} s<extra></extra>",
         )
         fig.add_scatter(
@@ -178,15 +234,32 @@ class WordTimeline(FollowsLog, widgets.VBox):
             marker={"symbol": "triangle-right", "color": _COLORS["speech_started"]},
             hovertemplate="%{hovertext}<extra>SpeechStarted</extra>",
         )
+        # The playhead is a layout shape (one moving line); this empty trace is its legend entry.
+        fig.add_scatter(
+            name="playhead (audio sent)",
+            x=[None],
+            y=[None],
+            mode="lines",
+            line={"color": _COLORS["playhead"], "width": 2, "dash": "dash"},
+            hoverinfo="skip",
+        )
         self._trace_index = {trace.name: i for i, trace in enumerate(fig.data)}
         fig.update_layout(
             uirevision=f"dgwidgets-{self._session}",
             barmode="overlay",
             bargap=0,
             template="plotly_white",
-            margin={"l": 10, "r": 10, "t": 30, "b": 40},
-            legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 10}},
-            uniformtext={"minsize": 8, "mode": "hide"},  # labels that do not fit their bar are hidden
+            margin=_MARGIN,
+            # Under the plot: plotly's toolbar sits at the top right and would cover a legend there.
+            legend={
+                "orientation": "h",
+                "yanchor": "top",
+                "y": -0.12,
+                "x": 0,
+                "font": {"size": 11},
+                "groupclick": "toggleitem",
+            },
+            modebar={"orientation": "h", "bgcolor": "rgba(255,255,255,0.7)"},
             xaxis={"title": {"text": "stream time (s)"}, "autorange": True, "rangemode": "tozero", "zeroline": False},
             yaxis={"fixedrange": True, "zeroline": False, "showgrid": False},
             shapes=[
@@ -199,23 +272,24 @@ class WordTimeline(FollowsLog, widgets.VBox):
                     "y0": 0,
                     "y1": 1,
                     "visible": False,
-                    "line": {"color": _COLORS["playhead"], "width": 2},
+                    "line": {"color": _COLORS["playhead"], "width": 2, "dash": "dash"},
                 }
             ],
         )
         self._apply_lanes()
 
     def _lanes(self) -> list[str]:
-        return [*LANES, *self.model.strategies]
+        return [*LANES, *strategy_order(self.model.strategies)]
 
     def _apply_lanes(self) -> None:
         lanes = self._lanes()
         self.figure.update_layout(
-            height=self._fixed_height or 140 + 42 * len(lanes),
+            # 42 px a lane, plus room for the axis and the legend below it
+            height=self._fixed_height or 190 + 42 * len(lanes),
             yaxis={
                 "tickmode": "array",
                 "tickvals": [_lane_y(i) for i in range(len(lanes))],
-                "ticktext": lanes,
+                "ticktext": [_lane_text(n) for n in lanes],
                 "range": [_lane_y(len(lanes) - 1) - 0.6, 0.6],
             },
         )
@@ -244,6 +318,17 @@ class WordTimeline(FollowsLog, widgets.VBox):
         """Record a strategy's decision; `strategy` is its name or the Strategy (its `.name` is used)."""
         self.model.add_utterance(getattr(strategy, "name", strategy), utterance)
         self._mark_dirty()
+
+    def set_thresholds(self, *, endpointing: Any = None, utterance_end_ms: Any = None) -> None:
+        """The stream's `endpointing` and `utterance_end_ms` (ms; None or False: off): gaps at least
+        that long are always labelled, whether or not their label fits."""
+        values = tuple(
+            None if v is None or v is False or v is True else float(v) for v in (endpointing, utterance_end_ms)
+        )
+        if values != self._thresholds:
+            self._thresholds = values  # type: ignore[assignment]
+            self.model.revision["gaps"] += 1
+            self._mark_dirty()
 
     def set_playhead(self, seconds: float | None) -> None:
         """Move the vertical playhead line to `seconds` of stream time (None hides it)."""
@@ -276,6 +361,35 @@ class WordTimeline(FollowsLog, widgets.VBox):
         """Draw the latest state now (cancels a pending scheduled redraw)."""
         self._throttle.flush()
 
+    def _plot_width(self) -> float:
+        """The plotting area's width in px: the figure's (as the browser reports it, else
+        `width_hint`) without the margins and the lane names on the y axis."""
+        width = self.figure.layout.width or self.figure._layout_defaults.get("width")
+        width = float(width) if isinstance(width, (int, float)) and width > 0 else self.width_hint
+        names = max(len(part) for n in self._lanes() for part in _lane_text(n).split("<br>"))
+        return max(100.0, width - _MARGIN["l"] - _MARGIN["r"] - names * _LANE_FONT_PX - 10)
+
+    def _visible_seconds(self, view: TimelineView) -> float:
+        if self.window_seconds is not None:
+            return self.window_seconds
+        xaxis = self.figure.layout.xaxis
+        if xaxis.autorange is False and xaxis.range is not None:
+            low, high = (float(v) for v in xaxis.range)
+            if high > low:
+                return high - low
+        return max(view.duration, 1.0) * 1.05  # plotly pads an autoranged axis a little
+
+    def _px_per_second(self, view: TimelineView) -> float:
+        # Rounded down to steps of 10%: while a stream grows the x axis, the finalized words'
+        # labels are refitted (and resent) only when the scale changed by a step, and a label
+        # fitted at the rounded-down scale still fits at the real one.
+        scale = self._plot_width() / self._visible_seconds(view)
+        return round(_SCALE_STEP ** math.floor(math.log(scale, _SCALE_STEP)), 3)
+
+    def _rescaled(self) -> None:
+        if self._drawn_keys.get("scale") != self._px_per_second(self._view()):
+            self._mark_dirty()
+
     def _view(self) -> TimelineView:
         if self.window_seconds is None:
             return self.model.window(None)
@@ -294,6 +408,7 @@ class WordTimeline(FollowsLog, widgets.VBox):
         for name in missing:
             self._add_strategy_trace(name)
         fig = self.figure
+        scale = self._px_per_second(view)
         with fig.batch_update():
             if missing or self._drawn_keys.get("lanes") != len(view.strategies):
                 self._apply_lanes()
@@ -308,10 +423,12 @@ class WordTimeline(FollowsLog, widgets.VBox):
             ):
                 # Only traces whose data changed are resent: during speech that is mostly the
                 # interim lane and the windows, not thousands of finalized words.
-                key = (revision[kind], since)
+                # Labels depend on the scale too.
+                key = (revision[kind], since, scale if kind in ("words", "interim", "gaps") else None)
                 if self._drawn_keys.get(kind) != key:
                     draw(view)
                     self._drawn_keys[kind] = key
+            self._drawn_keys["scale"] = scale
             self._draw_layout(view)
         self.redraws += 1
 
@@ -333,8 +450,9 @@ class WordTimeline(FollowsLog, widgets.VBox):
             y=np.full(len(words), _lane_y(0)),
             text=[w.word for w in words],
             customdata=np.column_stack([starts, ends, confidence]) if words else _EMPTY.reshape(0, 3),
-            marker_color=confidence,
+            marker_color=[confidence_color(c) for c in confidence],
         )
+        self._draw_labels("word labels", words, _lane_y(0), _WORD_ROWS, view)
 
     def _draw_interim(self, view: TimelineView) -> None:
         words = view.interim_words
@@ -347,6 +465,21 @@ class WordTimeline(FollowsLog, widgets.VBox):
             y=np.full(len(words), _lane_y(1)),
             text=[w.word for w in words],
             customdata=np.column_stack([starts, ends]) if words else _EMPTY.reshape(0, 2),
+        )
+        self._draw_labels("interim labels", words, _lane_y(1), _WORD_ROWS[:1], view)
+
+    def _draw_labels(self, name: str, words: list[Any], lane: float, rows: tuple[float, ...], view: Any) -> None:
+        labels = fit_labels(
+            ((w.start, w.end, w.word) for w in words),
+            self._px_per_second(view),
+            font_size=_LABEL_SIZE,
+            rows=len(rows),
+        )
+        self._set(
+            name,
+            x=np.fromiter((lab.x for lab in labels), float, len(labels)),
+            y=np.fromiter((lane + rows[lab.row] for lab in labels), float, len(labels)),
+            text=[lab.text for lab in labels],
         )
 
     def _draw_windows(self, view: TimelineView) -> None:
@@ -381,11 +514,18 @@ class WordTimeline(FollowsLog, widgets.VBox):
                 y=_nan_joined((lane, lane) for _ in gaps),
             )
         gaps = view.gaps
+        labels = fit_labels(
+            ((g.start, g.end, f"{g.length * 1000:.0f} ms") for g in gaps),
+            self._px_per_second(view),
+            font_size=_LABEL_SIZE,
+            rows=len(_GAP_ROWS),
+            must=gaps_that_matter(gaps, *self._thresholds),
+        )
         self._set(
             "gap length",
-            x=np.fromiter(((g.start + g.end) / 2 for g in gaps), float, len(gaps)),
-            y=np.full(len(gaps), lane + 0.25),
-            text=[f"{g.length * 1000:.0f} ms" for g in gaps],
+            x=np.fromiter((lab.x for lab in labels), float, len(labels)),
+            y=np.fromiter((lane + _GAP_ROWS[lab.row] for lab in labels), float, len(labels)),
+            text=[lab.text for lab in labels],
         )
 
     def _draw_events(self, view: TimelineView) -> None:
@@ -406,14 +546,14 @@ class WordTimeline(FollowsLog, widgets.VBox):
                 name,
                 x=_nan_joined((m.time, m.at) for m in markers),
                 y=_nan_joined((y, y) for _ in markers),
-                marker_size=np.tile([11.0, 5.0, 0.0], len(markers)),
+                marker_size=np.tile([14.0, 7.0, 0.0], len(markers)),
                 hovertext=[
                     text for m in markers for text in (f"{label}={m.time:.3f} s", f"arrived at {m.at:.3f} s", "")
                 ],
             )
 
     def _draw_decisions(self, view: TimelineView) -> None:
-        lanes = {name: _lane_y(len(LANES) + i) for i, name in enumerate(view.strategies)}
+        lanes = {name: _lane_y(len(LANES) + i) for i, name in enumerate(strategy_order(view.strategies))}
         # Every strategy trace is redrawn, also those of a previous session (emptied).
         by_strategy: dict[str, list[Any]] = {name: [] for name in self._strategy_traces}
         for decision in view.decisions:
@@ -443,7 +583,7 @@ class WordTimeline(FollowsLog, widgets.VBox):
             )
 
     def _add_strategy_trace(self, name: str) -> None:
-        color = _STRATEGY_COLORS[len(self._strategy_traces) % len(_STRATEGY_COLORS)]
+        color = strategy_color(name)
         self.figure.add_scatter(
             name=name,
             mode="lines+markers",
@@ -452,7 +592,10 @@ class WordTimeline(FollowsLog, widgets.VBox):
             hovertemplate="%{hovertext}<extra>" + name + "</extra>",
             # Grouped under a title, so a strategy called "speech_final" is not read as the event.
             legendgroup="strategies",
-            legendgrouptitle_text="strategies",
+            # the legend lists strategies in the registry's lane order, not in order of first decision
+            legendrank=1000
+            + (list(STRATEGY_COLORS).index(name) if name in STRATEGY_COLORS else 100 + len(self._strategy_traces)),
+            legendgrouptitle_text="strategies (● decided, ○ on interim words):",
         )
         self._strategy_traces[name] = len(self.figure.data) - 1
 

@@ -37,6 +37,14 @@ __all__ = [
     "Marker",
     "Decision",
     "ROW_KINDS",
+    "Label",
+    "STRATEGY_COLORS",
+    "strategy_color",
+    "strategy_order",
+    "fit_labels",
+    "gaps_that_matter",
+    "confidence_color",
+    "text_width",
 ]
 
 #: Every value a table row's "kind" can take.
@@ -524,3 +532,152 @@ def _tail(items: list[Any], since: float) -> list[Any]:
         return list(items)
     first = bisect.bisect_left(items, since - _LONGEST_WORD, key=lambda item: item.start)
     return [item for item in items[first:] if item.end >= since]
+
+
+# ------------------------------------------------------------------------------ plot styling
+
+
+#: One colour per client-side strategy, in lane order: the plot's strategy lanes and the panels
+#: below it both read this registry, so a strategy looks the same in every notebook. Chosen apart
+#: from the event colours (speech_final green, UtteranceEnd purple, SpeechStarted orange).
+STRATEGY_COLORS: dict[str, str] = {
+    "speech_final": "#17becf",
+    "speech_final_or_utterance_end": "#8c564b",
+    "silence_interval": "#a6a11f",
+    "punctuation_or_gap": "#e377c2",
+    "low_latency": "#393b79",
+}
+# Strategies outside the registry (a user's own) get these, picked by name so a name always
+# gets the same colour.
+_EXTRA_COLORS = ("#637939", "#843c39", "#5254a3", "#8c6d31", "#7b4173")
+
+
+def strategy_color(name: str) -> str:
+    """The fixed colour of a strategy, the same in every plot and panel.
+
+    >>> strategy_color("speech_final"), strategy_color("speech_final") == strategy_color("speech_final")
+    ('#17becf', True)
+    >>> strategy_color("my_rule") in _EXTRA_COLORS
+    True
+    """
+    color = STRATEGY_COLORS.get(name)
+    if color is not None:
+        return color
+    return _EXTRA_COLORS[sum(name.encode()) % len(_EXTRA_COLORS)]
+
+
+def strategy_order(names: Iterable[str]) -> list[str]:
+    """`names` in the registry's fixed lane order; strategies outside it follow in the order given.
+
+    >>> strategy_order(["silence_interval", "mine", "speech_final"])
+    ['speech_final', 'silence_interval', 'mine']
+    """
+    known = list(STRATEGY_COLORS)
+    unique = list(dict.fromkeys(names))
+    return sorted(unique, key=lambda n: (known.index(n), 0) if n in known else (len(known), unique.index(n)))
+
+
+#: Average width of a character of the plot's label font, in pixels per point of font size
+#: (Open Sans / Arial average about 0.55 em; a little more so labels never touch).
+CHAR_WIDTH_EM = 0.6
+
+
+def text_width(text: str, font_size: float) -> float:
+    """Estimated width in pixels of `text` in the plot's font at `font_size` px."""
+    return len(text) * font_size * CHAR_WIDTH_EM
+
+
+class Label(NamedTuple):
+    """A text label placed on the plot: item `index`, centred at `x` seconds, in `row` (0 first)."""
+
+    index: int
+    x: float
+    text: str
+    row: int
+
+
+def fit_labels(
+    items: Iterable[tuple[float, float, str]],
+    px_per_second: float,
+    *,
+    font_size: float = 10.0,
+    rows: int = 1,
+    must: Iterable[int] = (),
+    padding_px: float = 4.0,
+) -> list[Label]:
+    """Place horizontal labels so none overlaps another: the rest are left to the hover text.
+
+    `items` are ``(start, end, text)`` in seconds, each label centred on its span; `px_per_second`
+    is the plot's scale. Labels are tried row by row (row 0 first) and kept in the first row where
+    they do not overlap an already placed label. Indices in `must` are placed first and always
+    kept: if no row has room, they go in the least crowded row anyway (those are the gaps that
+    matter). Returns the placed labels sorted by index.
+
+    >>> words = [(0.0, 0.3, "hello"), (0.3, 0.5, "there"), (0.5, 0.6, "you")]
+    >>> [(l.text, l.row) for l in fit_labels(words, px_per_second=100)]
+    [('hello', 0), ('you', 0)]
+    >>> [(l.text, l.row) for l in fit_labels(words, px_per_second=100, rows=2)]
+    [('hello', 0), ('there', 1), ('you', 0)]
+    >>> [l.text for l in fit_labels(words, px_per_second=10, must=[1])]
+    ['there']
+    """
+    if px_per_second <= 0:
+        raise ValueError(f"px_per_second must be > 0, got {px_per_second}")
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
+    items = list(items)
+    must_set = {i for i in must if 0 <= i < len(items)}
+    # Each row keeps its placed extents (left, right) in pixels, sorted by left edge.
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(rows)]
+    labels: list[Label] = []
+
+    def extent(i: int) -> tuple[float, float]:
+        start, end, text = items[i]
+        mid = (start + end) / 2 * px_per_second
+        half = text_width(text, font_size) / 2 + padding_px / 2
+        return mid - half, mid + half
+
+    def overlaps(row: list[tuple[float, float]], box: tuple[float, float]) -> int:
+        return sum(1 for left, right in row if left < box[1] and box[0] < right)
+
+    order = sorted(must_set) + [i for i in range(len(items)) if i not in must_set]
+    for i in order:
+        box = extent(i)
+        row = next((r for r in range(rows) if not overlaps(placed[r], box)), None)
+        if row is None:
+            if i not in must_set:
+                continue
+            row = min(range(rows), key=lambda r: overlaps(placed[r], box))
+        bisect.insort(placed[row], box)
+        start, end, text = items[i]
+        labels.append(Label(i, (start + end) / 2, text, row))
+    return sorted(labels)
+
+
+def gaps_that_matter(gaps: Iterable[Gap], *thresholds_ms: float | None) -> list[int]:
+    """Indices of the gaps at least as long as any given threshold (endpointing, utterance_end_ms)
+    or over the plot's own gap threshold: their labels are always shown.
+
+    >>> gaps = [Gap(0, 0.1, 0.1, False), Gap(1, 1.4, 0.4, False), Gap(2, 3.2, 1.2, True)]
+    >>> gaps_that_matter(gaps, 300, None), gaps_that_matter(gaps, None)
+    ([1, 2], [2])
+    """
+    limits = [float(t) / 1000 for t in thresholds_ms if t is not None and t is not False]
+    return [
+        i for i, gap in enumerate(gaps) if gap.over_threshold or any(gap.length >= limit - _EPS for limit in limits)
+    ]
+
+
+def confidence_color(confidence: float) -> str:
+    """A word bar's fill: very light blue at confidence 0 to light blue at 1 (dark labels stay readable on it), as an ``rgb()`` string.
+
+    Plotly is given colour strings, never bare numbers (a number where a colour is expected makes
+    the browser log "Invalid color specifier").
+
+    >>> confidence_color(0.0), confidence_color(1.0), confidence_color(7)
+    ('rgb(228,238,250)', 'rgb(135,177,228)', 'rgb(135,177,228)')
+    """
+    c = min(1.0, max(0.0, float(confidence))) if confidence == confidence else 0.0
+    low, high = (228, 238, 250), (135, 177, 228)
+    r, g, b = (round(lo + (hi - lo) * c) for lo, hi in zip(low, high))
+    return f"rgb({r},{g},{b})"

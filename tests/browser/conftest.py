@@ -85,6 +85,10 @@ def _settings(settings_dir: Path) -> None:
     plugin = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     plugin.parent.mkdir(parents=True, exist_ok=True)
     plugin.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Every cell stays in the page (no windowing), so a test can read all of a notebook's outputs.
+    tracker = settings_dir / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import open_and_run, screenshot, wait_for_output
+from .test_browser_notebooks import check_honest_times_and_players, check_rendered_notebook, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -20,6 +21,7 @@ NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "03_credit_card.ipynb"
 
 
 def test_notebook_03_shows_the_live_table_and_plot(page, jupyter_server):
+    console = watch_console(page)
     shutil.copy(NOTEBOOK, jupyter_server.root / NOTEBOOK.name)
     open_and_run(page, jupyter_server, NOTEBOOK.name, timeout=90)
     wait_for_output(page, "concatenating is_final until speech_final gives the three dictated groups", timeout=120)
@@ -49,3 +51,6 @@ def test_notebook_03_shows_the_live_table_and_plot(page, jupyter_server):
     doc_table = page.locator(".dg-results-table:visible").first
     screenshot(doc_table, "notebook03_doc_table")
     assert not [e for e in page.errors if "dgwidgets" in e or "anywidget" in e], page.errors
+    page.wait_for_timeout(600)
+    check_rendered_notebook(page, "nb03", console)
+    check_honest_times_and_players(page)

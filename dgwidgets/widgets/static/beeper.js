@@ -73,6 +73,17 @@ function initialize({ model }) {
   return () => listeners.delete(syncEnabled);
 }
 
+// A speaker drawn in the text colour; with sound waves when sound is on, crossed out when off.
+function speakerIcon(on) {
+  const waves = on
+    ? '<path d="M11 5.5a3.5 3.5 0 0 1 0 5M12.8 3.5a6 6 0 0 1 0 9" fill="none" stroke="currentColor" stroke-width="1.4" stroke-linecap="round"/>'
+    : '<path d="M11 5.5l4 5M15 5.5l-4 5" stroke="currentColor" stroke-width="1.4" stroke-linecap="round"/>';
+  return (
+    '<svg class="dgw-icon" width="1em" height="1em" viewBox="0 0 16 16" aria-hidden="true" style="vertical-align:-0.125em">' +
+    '<path d="M2 6h2.5L8 3v10L4.5 10H2z" fill="currentColor"/>' + waves + "</svg>"
+  );
+}
+
 function render({ model, el }) {
   el.classList.add("dgw-widget", "dgw-beeper");
   const button = document.createElement("button");
@@ -85,7 +96,8 @@ function render({ model, el }) {
   function draw(flash) {
     const running = ctx !== null && ctx.state === "running";
     el.dataset.state = running ? "on" : "off";
-    button.textContent = running ? "🔊 sound on" : "🔈 click to enable sound";
+    // An inline SVG speaker, not an emoji: the page may have no emoji font.
+    button.innerHTML = speakerIcon(running) + (running ? " sound on" : " click to enable sound");
     button.title = running ? "play a test beep" : "browsers keep sound off until you click the page";
     count.textContent = `${model.get("beeps")} beep${model.get("beeps") === 1 ? "" : "s"}`;
     if (flash === true) {
