@@ -409,8 +409,9 @@ class Comparison(W.VBox):
     """Several StreamLabs on the same audio, streamed together, in a grid (two labs a row on a
     laptop screen; see `StreamLab.compare`). Each lab's title and code line show its own settings."""
 
-    #: The width of each lab's plot; the grid puts as many labs in a row as fit (two on a laptop).
-    PLOT_WIDTH = 560
+    #: The width of each lab's plot: two labs fit a row of a notebook on a laptop screen
+    #: (JupyterLab's file browser open), the grid puts more in a row when there is room.
+    PLOT_WIDTH = 400
 
     def __init__(self, labs: Sequence[StreamLab]) -> None:
         self.labs = list(labs)

@@ -579,7 +579,7 @@ def strategy_order(names: Iterable[str]) -> list[str]:
 
 #: Average width of a character of the plot's label font, in pixels per point of font size
 #: (Open Sans / Arial average about 0.55 em; a little more so labels never touch).
-CHAR_WIDTH_EM = 0.6
+CHAR_WIDTH_EM = 0.62
 
 
 def text_width(text: str, font_size: float) -> float:
@@ -603,7 +603,7 @@ def fit_labels(
     font_size: float = 10.0,
     rows: int = 1,
     must: Iterable[int] = (),
-    padding_px: float = 4.0,
+    padding_px: float = 6.0,
 ) -> list[Label]:
     """Place horizontal labels so none overlaps another: the rest are left to the hover text.
 
