@@ -652,7 +652,7 @@ class LocalServer:
         except _Reject as reject:
             return _json_response(reject.status, reject.code, reject.message, request_id)
         connection.dg_options = options  # type: ignore[attr-defined]
-        notes = options.local_engine_notes()
+        notes = options.local_engine_notes() if isinstance(options, LiveOptions) else []
         connection.dg_warning = _header_text(" | ".join(notes)) if notes else ""  # type: ignore[attr-defined]
         for note in notes:
             log.info("stream %s: %s", request_id, note)
