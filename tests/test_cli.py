@@ -131,7 +131,8 @@ def test_stream_a_sample_prints_the_table_and_a_summary(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith('1 0.000-1.024 ["is_final": false]')
+    assert lines[0].startswith("1 0.000-")  # the docs' row format, numbered from the stream start
+    assert any('["is_final": false]' in line for line in lines)  # interims (the pause is long enough)
     assert any('["speech_final": true ] hello there' in line for line in lines)
     assert "=> [speech_final @" in result.stdout and "-- UtteranceEnd last_word_end=" in result.stdout
     assert "request id " in result.stderr and "streaming sample:hello-there to local engine" in result.stderr
@@ -146,7 +147,7 @@ def test_stream_jsonl_is_a_loadable_session(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_text(result.stdout)
     log = SessionLog.load(path)
-    assert log.final_transcript() == "yes" and log.options.keyterm == ("yes",)
+    assert log.final_transcript() == "yes" and log.options.keyterm == ()  # no script handed over
 
 
 @pytest.mark.parametrize(

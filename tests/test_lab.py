@@ -14,7 +14,7 @@ from dgwidgets.widgets.lab import StreamLab
 
 def test_panel_turns_controls_into_options():
     panel = ParameterPanel(
-        source="sample:hello-there",
+        source="sample:drive-thru",
         interim_results=True,
         endpointing=False,
         utterance_end_ms=1500,
@@ -29,12 +29,12 @@ def test_panel_turns_controls_into_options():
         True,
         True,
     )
-    assert opts.keyterm == ("hello there", "how are you"), "a sample brings its keyterms"
+    assert opts.keyterm == ("cheeseburger", "chocolate milkshake"), "a sample brings its bias list"
     panel.endpointing_off.value = False
     panel.endpointing.value = 500
     panel.utterance_end_on.value = False
     assert panel.options().endpointing == 500 and panel.options().utterance_end_ms is None
-    assert panel.source_spec == "sample:hello-there"
+    assert panel.source_spec == "sample:drive-thru"
 
 
 def test_panel_explains_ineffective_combinations_inline():
@@ -60,10 +60,12 @@ def test_panel_warns_about_parameters_the_local_engine_ignores_and_keeps_them_fo
 
 def test_changing_the_sample_changes_its_keyterms_unless_given():
     panel = ParameterPanel(source="sample:yes")
+    panel.source.value = "sample:drive-thru"
+    assert panel.keyterms.value == "cheeseburger, chocolate milkshake"
     panel.source.value = "sample:hello-there"
-    assert panel.keyterms.value == "hello there, how are you"
+    assert panel.keyterms.value == "", "samples carry no scripts as keyterms"
     fixed = ParameterPanel(source="sample:yes", keyterms=["my words"])
-    fixed.source.value = "sample:hello-there"
+    fixed.source.value = "sample:drive-thru"
     assert fixed.keyterms.value == "my words"
 
 

@@ -21,7 +21,7 @@ Any other name is refused at the handshake, as Deepgram refuses a model it does 
 >>> resolve_model("whisper-large")
 Traceback (most recent call last):
 ...
-dgwidgets.engine.models.UnknownModelError: No such model 'whisper-large' on the dgwidgets local engine: use one of whisper-tiny.en, pocketsphinx, or a Deepgram model name (nova-3, nova-2, ...) for the default.
+dgwidgets.engine.models.UnknownModelError: Invalid 'model' value of 'whisper-large'. The dgwidgets local engine has whisper-tiny.en, pocketsphinx; a Deepgram model name (nova-3, nova-2, ...) selects the default.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def resolve_model(asked: str | None, *, whisper_path: str | None = None) -> Loca
         return LocalModel(DEFAULT_MODEL, "whisper", asked_for=asked)
     choices = f"{DEFAULT_MODEL}, {POCKETSPHINX}" + (f", {user_name}" if user_name else "")
     raise UnknownModelError(
-        f"No such model {asked!r} on the dgwidgets local engine: use one of {choices}, "
-        "or a Deepgram model name (nova-3, nova-2, ...) for the default."
+        f"Invalid 'model' value of '{asked}'. The dgwidgets local engine has {choices}; "
+        "a Deepgram model name (nova-3, nova-2, ...) selects the default."
     )
 
 
