@@ -297,6 +297,9 @@ class _Stream:
                 self.sha.update(frame)
                 self.responded = True
                 await self._put(("audio", frame))
+                # Time spent waiting for queue space (our own backpressure: recognition is behind)
+                # is not the client's silence.
+                last_frame = loop.time()
                 continue
             kind, data = self._control(frame)
             if kind == "KeepAlive":

@@ -336,7 +336,7 @@ def test_twenty_mixed_streams_leave_no_tasks_threads_or_fds_and_stop_joins():
         outcomes = run(mixed())
         assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
         codes = sorted(o[1] for o in outcomes if o is not None)
-        assert codes == [1000] * 5 + [1008] * 5 + [1011] * 5
+        assert codes == [1000] * 5 + [1008] * 5 + [1011] * 5, outcomes
         assert [o[2] for o in outcomes if o is not None and o[1] == 1008] == [DATA_0000] * 5
         assert settle(lambda: srv.server._active == 0), "every handler ended"
         assert settle(lambda: not srv.server._streams)
