@@ -34,9 +34,13 @@ _QUESTION_STARTERS = frozenset(
 _ALWAYS_CAPITAL = {"i": "I", "i'm": "I'm", "i'll": "I'll", "i've": "I've", "i'd": "I'd"}
 
 
-def _merge_digits(words: Sequence[Word], *, phone_numbers: bool) -> list[Word]:
+def _merge_digits(
+    words: Sequence[Word], hints: Sequence[str | None], *, phone_numbers: bool
+) -> tuple[list[Word], list[str | None]]:
     out: list[Word] = []
+    out_hints: list[str | None] = []
     run: list[Word] = []
+    run_hints: list[str | None] = []
 
     def flush() -> None:
         if not run:
@@ -48,17 +52,40 @@ def _merge_digits(words: Sequence[Word], *, phone_numbers: bool) -> list[Word]:
             digits = f"{digits[:3]}-{digits[3:]}"
         confidence = min(w.confidence for w in run)
         out.append(Word(digits, run[0].start, run[-1].end, confidence))
+        # the numeral keeps the punctuation the recognizer wrote around the run ("two." -> "2.")
+        first, last = run_hints[0], run_hints[-1]
+        if first is None and last is None:
+            out_hints.append(None)
+        else:
+            out_hints.append(_leading_punct(first or "") + digits + _trailing_punct(last or ""))
         run.clear()
+        run_hints.clear()
 
-    for word in words:
+    for word, hint in zip(words, hints):
         # "oh" is a digit only inside a run of digits ("five oh five"), never on its own
         if word.word in DIGITS and (word.word != "oh" or run):
             run.append(word)
+            run_hints.append(hint)
         else:
             flush()
             out.append(word)
+            out_hints.append(hint)
     flush()
-    return out
+    return out, out_hints
+
+
+def _leading_punct(form: str) -> str:
+    i = 0
+    while i < len(form) and not form[i].isalnum():
+        i += 1
+    return form[:i]
+
+
+def _trailing_punct(form: str) -> str:
+    i = len(form)
+    while i > 0 and not form[i - 1].isalnum():
+        i -= 1
+    return form[i:]
 
 
 def format_words(
@@ -69,25 +96,40 @@ def format_words(
     numerals: bool = False,
     sentence_start: bool = False,
     sentence_end: bool = False,
+    hints: Sequence[str | None] | None = None,
 ) -> list[Word]:
     """Apply the options to one message's words.
 
     `sentence_start`: the first word begins a sentence (the stream's start or after an endpoint).
     `sentence_end`: the message ends an utterance (an endpoint), so the last word gets a terminator.
+    `hints`: per word, the recognizer's own punctuated spelling (Whisper's "Hello,"; from
+    ``RecognizedWord.punctuated``) or None.  With punctuate/smart_format a hint is used as the
+    word's form (a digit run's numeral keeps the run's punctuation); words without one, and the
+    sentence terminator when the recognizer wrote none, follow the rules above.  Without
+    punctuate/smart_format hints are ignored.
+
+    >>> ws = [Word("hello", 0.1, 0.4, 0.9), Word("two", 0.5, 0.7, 0.9)]
+    >>> [w.text for w in format_words(ws, punctuate=True, numerals=True, sentence_end=True, hints=["Hello,", "two."])]
+    ['Hello,', '2.']
     """
     out = list(words)
+    if hints is None:
+        hints = [None] * len(out)
+    elif len(hints) != len(out):
+        raise ValueError(f"format_words: {len(hints)} hints for {len(out)} words")
+    hints = list(hints)
     if smart_format or numerals:
-        out = _merge_digits(out, phone_numbers=smart_format)
+        out, hints = _merge_digits(out, hints, phone_numbers=smart_format)
     if not (punctuate or smart_format) or not out:
         return out
-    forms = [_ALWAYS_CAPITAL.get(w.word, w.word) for w in out]
-    if sentence_start:
+    forms = [hint if hint else _ALWAYS_CAPITAL.get(w.word, w.word) for w, hint in zip(out, hints)]
+    if sentence_start and not hints[0]:
         forms[0] = forms[0][:1].upper() + forms[0][1:]
-    if sentence_end:
+    if sentence_end and not forms[-1].endswith((".", "?", "!")):
         # Only a message that starts its sentence can tell a question by its first word: a
         # continuation ("is two two" after a forced cut) does not start with the sentence's verb.
         question = sentence_start and out[0].word in _QUESTION_STARTERS
-        forms[-1] += "?" if question else "."
+        forms[-1] = forms[-1].rstrip(",;:") + ("?" if question else ".")
     return [
         Word(w.word, w.start, w.end, w.confidence, punctuated_word=form, unknown=w.unknown)
         for w, form in zip(out, forms)
