@@ -526,6 +526,18 @@ class WhisperModel:
             # Finals: pocketsphinx's forced alignment of Whisper's words (~15 ms CPU per second of
             # audio); it falls back to Whisper's DTW times when a word is not in its dictionary.
             spans = self._aligner.align(plan.request.pcm, [w.word for w in words])
+            for _ in range(2):
+                # Whisper miscounts runs of one repeated word ("3 3 3 3 3" for four threes, the
+                # docs' card number): a run too long for the audio has no forced alignment, so
+                # drop one word of the longest run and try again.
+                if spans is not None:
+                    break
+                shorter = _without_one_repeat(words)
+                if shorter is None:
+                    break
+                candidate = self._aligner.align(plan.request.pcm, [w.word for w in shorter])
+                if candidate is not None:
+                    words, spans = shorter, candidate
             if spans is not None:
                 words = [
                     RecognizedWord(w.word, start, max(start, end), w.confidence, w.punctuated)
@@ -533,6 +545,30 @@ class WhisperModel:
                 ]
                 timing = "pocketsphinx"
         return result(tuple(words), None, truncated, timing)
+
+
+def _without_one_repeat(words: Sequence[RecognizedWord]) -> list[RecognizedWord] | None:
+    """``words`` with the last word of its longest run of 3+ identical words removed (None: no such run).
+
+    >>> w = [RecognizedWord(x, 0, 0, 1) for x in "is three three three three three".split()]
+    >>> [x.word for x in _without_one_repeat(w)]
+    ['is', 'three', 'three', 'three', 'three']
+    """
+    best, start = None, 0
+    for i in range(1, len(words) + 1):
+        if i == len(words) or words[i].word != words[start].word:
+            if i - start >= 3 and (best is None or i - start > best[1] - best[0]):
+                best = (start, i)
+            start = i
+    if best is None:
+        return None
+    end = best[1] - 1
+    kept = list(words[:end]) + list(words[end + 1 :])
+    last = words[end]
+    if last.punctuated and kept and end - 1 >= 0:  # keep the run's closing punctuation on its new last word
+        prev = kept[end - 1]
+        kept[end - 1] = RecognizedWord(prev.word, prev.start, prev.end, prev.confidence, last.punctuated)
+    return kept
 
 
 def _past_end(aligned: list, duration: float) -> str | None:
