@@ -46,12 +46,15 @@ class RecognizedWord:
         start: seconds from the start of the current utterance's audio.
         end: seconds from the start of the current utterance's audio.
         confidence: 0..1.
+        punctuated: the recognizer's own capitalised/punctuated spelling of this spoken word
+            (Whisper's "Hello," for hello), or None (pocketsphinx); used by punctuate/smart_format.
     """
 
     word: str
     start: float
     end: float
     confidence: float
+    punctuated: str | None = None
 
 
 @runtime_checkable
