@@ -1,229 +1,174 @@
-"""Classroom load: how many students can one machine serve with one `dgwidgets serve`?
+"""Classroom load on real speech: how many students can one `dgwidgets serve` carry?
 
-For each N in a list (default 1, 2, 4, 6, 8, 10, 12), N clients stream the samples paced in real
-time (back to back, a new connection per sample, like students pressing Start) to ONE server
-process on loopback, for a fixed window. Per N it prints the message lag (p50/p95/max), the
-server's CPU (% of one core) and peak RSS, the machine's CPU, the clients connected at once
-(sampled from the server's sockets), failures and transcript changes, then a verdict: the largest
-N whose p95 lag stays under 250 ms, and what to move off the machine past it.
+For each model (the default whisper-tiny.en and pocketsphinx) and each N in 1, 2, 4, 8, 12, 16, 20,
+a fresh server process (so that its decoder pool's figures are the level's own) takes N students.
+Each student streams real speech (the evaluation set's clips back to back, each student starting
+at a different clip, no keyterms) like a microphone: 100 ms linear16 chunks, each sent at the
+moment its last sample has been spoken. Per level it prints the message lag (arrival minus the
+end of the audio the message covers; p50/p95/max over every Results of every student), interims
+skipped by the decoder pool (its summary logged at stop), the server's CPU (% of one core) and
+peak RSS, failures, and "changed": students whose final transcript differs from an unloaded
+in-process run of the same audio (load must never change a final).
 
-The streaming, timing and server-process machinery is `benchmarks/engine.py`'s (section 2, the
-concurrency test), imported, not copied; lag is defined there (and in benchmarks/README.md).
-Bounded: at most the listed levels, each its window plus a bounded drain, within `--budget`
-seconds; a level whose p95 lag is past `--give-up` ends the run (larger N only queue more).
+Bounded: a level whose p95 lag passes ``--give-up`` (2 s) ends that model's levels, and the run
+stops at ``--budget`` seconds. Run from the repository root:
 
-    .venv/bin/python benchmarks/load.py            # about 4 minutes
-    .venv/bin/python benchmarks/load.py --quick    # smoke test, under a minute
-    .venv/bin/python benchmarks/load.py --levels 8,9,10 --window 30
+    .venv/bin/python benchmarks/load.py            # up to ~8 minutes
+    .venv/bin/python benchmarks/load.py --quick    # N = 1, 4 for 8 s each (< 2 min)
+    .venv/bin/python benchmarks/load.py --levels 12,16 --window 30 --models whisper-tiny.en
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ipaddress
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import psutil
 
 from dgwidgets.engine.transcriber import StreamTranscriber
-from dgwidgets.samples import samples
+from dgwidgets.protocol import Results
 
-if __package__:  # imported as benchmarks.load
-    from . import engine
-else:  # run as a script: benchmarks/ is on sys.path
-    import engine
+if __package__:
+    from . import realtime as rt
+else:
+    import realtime as rt
 
-DEFAULT_LEVELS = (1, 2, 4, 6, 8, 10, 12)
-PROFILES = {
-    "quick": dict(levels=(1, 4), window=6.0, budget=50.0),
-    "default": dict(levels=DEFAULT_LEVELS, window=20.0, budget=300.0),
-}
-#: A level this far past the goal ends the run: larger N would only queue more, for longer.
-GIVE_UP_LAG = 2.0
-MB = 2**20
+DEFAULT_LEVELS = (1, 2, 4, 8, 12, 16, 20)
+MODELS = ("whisper-tiny.en", "pocketsphinx")
+CHUNK_S = 0.1
+GAP_S = 0.4  # silence between two clips of a student's stream
+TAIL_S = 1.5  # silence at the end, so the last utterance ends by endpointing, not by CloseStream
+LAG_GOAL = 0.250
 
 
-def reference_transcripts() -> dict[str, str]:
-    """Each sample's final transcript from an in-process run: load must never change it."""
-    return {
-        s.name: engine.final_text(
-            engine.transcribe(StreamTranscriber(engine.stream_options(s.name)), engine.pcm(s.name))
-        )
-        for s in samples()
-    }
+def student_audio(index: int, window: float) -> np.ndarray:
+    """Student ``index``'s stream: the clips back to back from clip ``index``, cut to ``window`` s at a gap."""
+    clips, _ = rt.real_clips()
+    gap = np.zeros(int(GAP_S * rt.SAMPLE_RATE), np.int16)
+    parts, seconds, k = [], 0.0, index
+    while seconds < window:
+        clip = clips[k % len(clips)]
+        parts += [clip.pcm, gap]
+        seconds += clip.duration + GAP_S
+        k += 1
+    parts.append(np.zeros(int(TAIL_S * rt.SAMPLE_RATE), np.int16))
+    return np.concatenate(parts)
 
 
-def listening_addresses(server: engine.ServerProcess) -> list[str]:
-    return sorted({c.laddr.ip for c in server.ps.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN})
+def unloaded_finals(model: str, audio: np.ndarray) -> list[str]:
+    """The finals of an in-process run (decodes in this thread, no server, no load)."""
+    transcriber = StreamTranscriber(rt.options_for(model))
+    step, out = int(CHUNK_S * rt.SAMPLE_RATE), []
+    for i in range(0, audio.size, step):
+        out += transcriber.feed(audio[i : i + step])
+    out += transcriber.close()
+    return [m.transcript for m in out if isinstance(m, Results) and m.is_final and m.transcript]
 
 
-async def watch_clients(server: engine.ServerProcess, peak: list[int], stop: asyncio.Event) -> None:
-    """The most client connections the server held at once (its established sockets, every 0.5 s)."""
-    while not stop.is_set():
-        established = [c for c in server.ps.net_connections(kind="tcp") if c.status == psutil.CONN_ESTABLISHED]
-        peak[0] = max(peak[0], len(established))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+async def run_level(server: rt.ServerProcess, model: str, audios: Sequence[np.ndarray]) -> tuple[list, dict, int]:
+    peak = [server.rss()]
+    done = asyncio.Event()
 
+    async def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], server.rss())
+            await asyncio.sleep(0.5)
 
-async def measure(cfg: argparse.Namespace) -> tuple[list[engine.Level], dict[int, int], str]:
-    reference = reference_transcripts()
-    levels: list[engine.Level] = []
-    clients: dict[int, int] = {}
-    stopped = "tried every listed level"
-    started = time.perf_counter()
-    with engine.ServerProcess(cfg.workers) as server:
-        addresses = listening_addresses(server)
-        if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
-            raise RuntimeError(f"the server must listen on loopback only, it listens on {addresses}")
-        print(f"server {server.url} (pid {server.proc.pid}), listening on {', '.join(addresses)} only", flush=True)
-        await engine.warm_up(server.url)
-        for n in cfg.levels:
-            if time.perf_counter() - started + cfg.window + 5 > cfg.budget:
-                stopped = f"stopped before N={n}: time budget of {cfg.budget:.0f} s"
-                break
-            peak, stop = [0], asyncio.Event()
-            watcher = asyncio.create_task(watch_clients(server, peak, stop))
-            try:
-                level = await engine.run_level(server, n, cfg.window, cfg.pacing, reference)
-            finally:
-                stop.set()
-                await watcher
-            levels.append(level)
-            clients[n] = peak[0]
-            print(
-                f"  ... N={n}: p95 lag {engine.ms(level.p95_lag)} ms, server CPU {level.cpu['server']:.0f}%, "
-                f"{peak[0]} connected at once, {level.failures} failed",
-                flush=True,
-            )
-            if level.p95_lag > cfg.give_up:
-                stopped = f"stopped after N={n}: p95 lag past {cfg.give_up:.0f} s, larger N only queue more"
-                break
-            await asyncio.sleep(1.0)  # let the server finish closing before the next level's clock starts
-    return levels, clients, stopped
-
-
-def row(level: engine.Level, clients: int) -> list[object]:
-    lags = [t.lag for t in level.timed]
-    return [
-        level.n,
-        clients,
-        len(level.runs),
-        len(lags),
-        engine.ms(engine.pct(lags, 50)),
-        engine.ms(engine.pct(lags, 95)),
-        engine.ms(max(lags, default=float("nan"))),
-        f"{level.cpu['server']:.0f}",
-        f"{level.cpu['clients']:.0f}",
-        f"{level.cpu['machine']:.0f}",
-        f"{level.peak_rss / MB:.0f}",
-        level.failures,
-        level.mismatches,
-        "yes" if level.passed else "NO",
-    ]
-
-
-def verdict(levels: Sequence[engine.Level], cores: int) -> str:
-    by_n = {level.n: level for level in levels}
-    best = engine.sustained_level(levels)
-    failed = sorted(level.n for level in levels if not level.passed)
-    goal = f"{engine.LAG_GOAL * 1000:.0f} ms"
-    if not best:
-        head = f"Verdict: on this {cores}-core machine not even one real-time stream kept its p95 lag under {goal}"
-    else:
-        b = by_n[best]
-        head = (
-            f"Verdict: one {cores}-core machine carries {best} real-time students with p95 lag < {goal} "
-            f"(p95 {engine.ms(b.p95_lag)} ms at N={best}; server {b.cpu['server']:.0f}% of one core, "
-            f"{b.peak_rss / MB:.0f} MB RSS; no failures, transcripts unchanged)"
-        )
-    if failed:
-        f = by_n[failed[0]]
-        past = (
-            f"; past that the lag grows quickly (N={f.n}: p95 {engine.ms(f.p95_lag)} ms, server "
-            f"{f.cpu['server']:.0f}% of one core)"
-        )
-    else:
-        past = f"; larger classes were not measured (the last level tried was N={max(by_n, default=0)})"
-    return (
-        head + past + ". The limit is one core, not memory: pocketsphinx holds the GIL, so one server process does "
-        "about one core's work however many workers it has, and the students' kernels need the other. "
-        "Past that, move recognition to Deepgram's cloud (the same notebooks, with DEEPGRAM_API_KEY: no "
-        "recognition on the machine at all) and the notebooks to JupyterHub (a kernel per student, spread "
-        "over as many machines as the class needs); a second `dgwidgets serve` per spare core or machine "
-        "stretches the local engine a little further."
+    # Warm-up: the first stream pays for the aligner's and recognizer's first use, not load.
+    clip = min(rt.real_clips()[0], key=lambda c: c.duration)
+    await rt.stream_pcm(server.url, "warm-up", clip.pcm, rt.options_for(model), chunk_s=CHUNK_S)
+    watcher = asyncio.create_task(watch())
+    cpu0, wall0, machine0 = server.cpu_seconds(), time.perf_counter(), psutil.cpu_times()
+    runs = await asyncio.gather(
+        *(rt.stream_pcm(server.url, f"student{i}", a, rt.options_for(model), chunk_s=CHUNK_S) for i, a in enumerate(audios))
     )
+    wall = time.perf_counter() - wall0
+    machine1 = psutil.cpu_times()
+    idle = (machine1.idle + machine1.iowait) - (machine0.idle + machine0.iowait)
+    cpu = {
+        "server": 100 * (server.cpu_seconds() - cpu0) / wall,
+        "machine": 100 * max((psutil.cpu_count() or 1) * wall - idle, 0) / wall,
+    }
+    done.set()
+    await watcher
+    return runs, cpu, peak[0]
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: N = 1, 4 for 6 s each (< 60 s)")
-    parser.add_argument("--levels", type=engine.int_list, help="numbers of students, e.g. 1,2,4,6,8,10,12")
-    parser.add_argument("--window", type=float, help="seconds each level streams for (default 20)")
-    parser.add_argument("--budget", type=float, help="seconds the levels may take in all (default 300)")
-    parser.add_argument("--give-up", type=float, default=GIVE_UP_LAG, help="end the run past this p95 lag (s)")
-    parser.add_argument("--pacing", choices=("start", "end"), default="start", help="as in benchmarks/engine.py")
-    parser.add_argument("--workers", type=int, help="server recognition threads (default: the server's own, 4)")
-    args = parser.parse_args(argv)
-    for key, value in PROFILES["quick" if args.quick else "default"].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if not args.levels or min(args.levels) < 1 or len(args.levels) > 20 or max(args.levels) > 64:
-        parser.error("--levels: 1 to 20 levels, each 1..64 students")
-    return args
+def measure(cfg: argparse.Namespace) -> list[list[object]]:
+    started, rows = time.perf_counter(), []
+    references: dict[tuple[str, int], list[str]] = {}
+    for model in cfg.models:
+        for n in cfg.levels:
+            if time.perf_counter() - started + cfg.window + 10 > cfg.budget:
+                print(f"  ... {model} N={n}: skipped, time budget of {cfg.budget:.0f} s", flush=True)
+                break
+            audios = [student_audio(i, cfg.window) for i in range(n)]
+            with rt.ServerProcess(cfg.workers, cfg.whisper_model) as server:
+                runs, cpu, peak = asyncio.run(run_level(server, model, audios))
+            stats = rt.pool_stats(server.stderr)
+            changed = 0
+            distinct = len(rt.real_clips()[0])
+            for i, run in enumerate(runs[: cfg.check]):
+                key = (model, i % distinct)
+                if key not in references:
+                    references[key] = unloaded_finals(model, audios[i])
+                changed += run.ok and run.finals() != references[key]
+            lags = [lag for run in runs for lag in run.lags()]
+            p95 = rt.pct(lags, 95)
+            skipped = "-" if not stats or model == "pocketsphinx" else f"{stats['skipped']}/{stats['skipped'] + stats['interims']}"
+            rows.append(
+                [
+                    model, n, len(lags), rt.ms(rt.pct(lags, 50)), rt.ms(p95), rt.ms(max(lags, default=float("nan"))),
+                    skipped, f"{cpu['server']:.0f}", f"{cpu['machine']:.0f}", f"{peak / rt.MB:.0f}",
+                    sum(not r.ok for r in runs), f"{changed}/{min(n, cfg.check)}", "yes" if p95 <= LAG_GOAL else "no",
+                ]
+            )
+            print(f"  ... {model} N={n}: lag p95 {rt.ms(p95)} ms, server CPU {cpu['server']:.0f}%, skipped {skipped}", flush=True)
+            if p95 > cfg.give_up:
+                print(f"  ... {model}: p95 lag past {cfg.give_up:.0f} s at N={n}, larger classes not tried", flush=True)
+                break
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_args(argv)
-    started = time.perf_counter()
-    cores = psutil.cpu_count() or 1
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(
-        f"dgwidgets classroom load - {platform.node()}: {cores} cores, Python {platform.python_version()}, "
-        f"load average {load}\nN students each stream the samples in real time to one `dgwidgets serve` "
-        f"({cfg.window:.0f} s per level, 250 ms linear16 chunks, pacing={cfg.pacing}, loopback only)",
-        flush=True,
-    )
-    levels, clients, stopped = asyncio.run(measure(cfg))
-    engine.table(
-        f"Students served by one server process ({cfg.window:.0f} s per level)",
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1, 4 for 8 s each (< 2 min)")
+    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    parser.add_argument("--window", type=float, default=None, help="seconds of speech per student (default 20)")
+    parser.add_argument("--models", type=lambda s: s.split(","), default=list(MODELS))
+    parser.add_argument("--workers", type=int, default=None, help="server decode threads (default: its cores)")
+    parser.add_argument("--whisper-model", default=None, help="a CTranslate2 Whisper directory for the server")
+    parser.add_argument("--give-up", type=float, default=2.0, help="end a model's levels past this p95 lag (s)")
+    parser.add_argument("--budget", type=float, default=None, help="seconds for all levels (default 600)")
+    parser.add_argument("--check", type=int, default=3, help="students per level whose finals are compared")
+    cfg = parser.parse_args(argv)
+    cfg.levels = cfg.levels or ([1, 4] if cfg.quick else list(DEFAULT_LEVELS))
+    cfg.window = cfg.window or (8.0 if cfg.quick else 20.0)
+    cfg.budget = cfg.budget or (110.0 if cfg.quick else 600.0)
+    clips, source = rt.real_clips()
+    print(f"dgwidgets classroom load on real speech - {rt.machine_line()}\n{len(clips)} clips ({source}); "
+          f"{cfg.window:.0f} s of speech per student, 100 ms chunks sent when spoken, loopback", flush=True)
+    t0 = time.perf_counter()
+    rows = measure(cfg)
+    rt.table(
+        "Students on one server process (real speech, no keyterms)",
+        ["model", "N", "msgs", "lag p50", "p95", "max", "interims skipped", "srv CPU%", "machine%",
+         "srv RSS MB", "fail", "changed", "p95<=250"],
+        rows,
         [
-            "N",
-            "connected",
-            "streams",
-            "msgs",
-            "lag p50",
-            "p95",
-            "max",
-            "srv CPU%",
-            "cli CPU%",
-            "machine%",
-            "srv RSS MB",
-            "fail",
-            "changed",
-            "p95<250",
-        ],
-        [row(level, clients[level.n]) for level in levels],
-        [
-            "lag = arrival - the audio the server had judged when it sent the message (benchmarks/README.md), "
-            "over all messages of all streams, ms",
-            "connected = most client websockets the server held at once (sampled every 0.5 s); streams = "
-            "sessions in the level (each student streams samples back to back, a new connection per sample)",
-            f"CPU% of one core (machine% max = {100 * cores}); cli = the N clients in this process; "
-            "srv RSS = peak sampled every 0.5 s",
-            "fail = streams that errored or closed with a code other than 1000; changed = final transcript "
-            "differs from an in-process run of the same sample",
-            stopped,
+            "lag = arrival - end of the audio the message covers (the audio clock starts at the first sample), ms",
+            "interims skipped = dropped by the decoder pool under load / all interims asked for (its log at stop); "
+            "pocketsphinx has no pool",
+            f"CPU% of one core (machine max {100 * (psutil.cpu_count() or 1)}%); RSS = peak, sampled every 0.5 s",
+            "changed = checked students whose finals differ from an unloaded in-process run of the same audio",
+            f"{rt.machine_line()} at the end",
         ],
     )
-    print(f"\n{verdict(levels, cores)}")
-    print(f"\ntotal {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -100,6 +100,8 @@ class DecoderPool:
         self._cond = threading.Condition()
         self._closed = False
         self._last_report = 0.0
+        self._busy = 0  # workers inside a decode
+        self._batch_seconds = 0.0  # moving average of one batch's decode time
         self._threads = [
             threading.Thread(target=self._work, name=f"dgwidgets-decode-{i}", daemon=True)
             for i in range(self.workers)
@@ -113,9 +115,28 @@ class DecoderPool:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the decoder pool is closed")
+            if not request.final and self._expected_wait() > self.interim_budget:
+                # Skip it now rather than when a worker frees up: the stream's thread waits for
+                # this future, and a wait of a whole batch per interim is how lag grows unbounded.
+                self._drop(1, self._clock())
+                future.set_result(None)
+                return future
             (self._finals if request.final else self._interims).append(_Job(request, future, self._clock()))
             self._cond.notify()
         return future
+
+    def _expected_wait(self) -> float:
+        """Seconds a request queued now would wait for a decoder (estimate; caller holds the lock)."""
+        queued = len(self._finals) + len(self._interims)
+        rounds = -(-queued // self.max_batch) + (0.5 if self._busy >= self.workers else 0.0)
+        return rounds * self._batch_seconds / self.workers
+
+    def _drop(self, dropped: int, now: float) -> None:
+        self.stats.interims_dropped += dropped
+        if now - self._last_report > 10.0:  # a log line, not a flood
+            self._last_report = now
+            log.warning("decoders behind: %d interim results skipped so far (finals unaffected)",
+                        self.stats.interims_dropped)
 
     def close(self) -> None:
         """Stop the workers once the queue is empty (queued requests are still decoded)."""
@@ -147,11 +168,7 @@ class DecoderPool:
                 continue
             batch.append(job)
         if dropped:
-            self.stats.interims_dropped += dropped
-            if now - self._last_report > 10.0:  # a log line, not a flood
-                self._last_report = now
-                log.warning("decoders behind: %d interim results skipped so far (finals unaffected)",
-                            self.stats.interims_dropped)
+            self._drop(dropped, now)
         return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
     def _work(self) -> None:
@@ -165,6 +182,7 @@ class DecoderPool:
                 if not batch:
                     continue
                 started = self._clock()
+                self._busy += 1
                 self.stats.batches += 1
                 for job in batch:
                     self.stats.waits.append(started - job.queued)
@@ -178,5 +196,10 @@ class DecoderPool:
                 for job in batch:
                     job.future.set_exception(err)
                 continue
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    took = self._clock() - started
+                    self._batch_seconds = took if not self._batch_seconds else 0.7 * self._batch_seconds + 0.3 * took
             for job, result in zip(batch, results):
                 job.future.set_result(result)
