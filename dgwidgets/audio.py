@@ -181,7 +181,7 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = 16000, channe
     >>> pcm = load_audio("sample:yes")
     >>> pcm.dtype, pcm.shape[1]
     (dtype('int16'), 1)
-    >>> load_audio("sample:yes", sample_rate=8000).shape[0] == pcm.shape[0] // 2
+    >>> abs(load_audio("sample:yes", sample_rate=8000).shape[0] - pcm.shape[0] / 2) <= 1  # resampled
     True
     """
     if not isinstance(sample_rate, int) or sample_rate <= 0:

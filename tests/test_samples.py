@@ -79,7 +79,9 @@ def test_json_schema(name):
     assert data["text"] == data["text"].lower()
     assert not any(ch.isdigit() for ch in data["text"])
     assert data["text"] == " ".join(u["text"] for u in data["utterances"])
-    assert data["keyterms"] and all(isinstance(k, str) and k for k in data["keyterms"])
+    # keyterms are a short bias a user would type (a menu), never the script: often none at all
+    assert isinstance(data["keyterms"], list) and all(isinstance(k, str) and k for k in data["keyterms"])
+    assert " ".join(data["keyterms"]) != data["text"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -129,7 +131,9 @@ def test_monologue_has_no_real_pause(script):
     audio, sr = sf.read(s.path, dtype="float32")
     (u,) = s.utterances
     assert u.end - u.start >= 10
-    assert script.longest_gap(audio[round(u.start * sr) : round(u.end * sr)]) <= 0.15
+    # festival's stop closures and commas leave quiet runs of ~0.15 s; a pause a listener hears (and
+    # the lessons' endpointing=300 would act on) is longer than 0.2 s
+    assert script.longest_gap(audio[round(u.start * sr) : round(u.end * sr)]) <= 0.2
 
 
 def test_only_drive_thru_is_noisy():
@@ -175,21 +179,36 @@ def test_wer_is_levenshtein(script):
     assert script.error_counts("a b c", "a b c x y") == (0, 0, 2)
 
 
-# The recognizer check: a small domain LM from the sample's keyterms (about 5 s for all samples).
+# The recognizer check: each whole sample through the kit's default local model (Whisper tiny.en,
+# in-process, greedy), biased only by the sample's own keyterms (a menu at most, never the script).
 @pytest.fixture(scope="module")
-def transcripts(script):
-    return {s.name: script.transcribe(s.path, list(s.keyterms)) for s in samples()}
+def transcripts():
+    from dgwidgets.audio import load_audio
+    from dgwidgets.engine.whisper import DecodeRequest, WhisperModel
+
+    model = WhisperModel.load()
+    heard = {}
+    for s in samples():
+        result = model.transcribe(DecodeRequest(load_audio(s.path)[:, 0], keyterms=tuple(s.keyterms)))
+        heard[s.name] = " ".join(w.word for w in result.words)
+    return heard
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED - {"drive-thru"}))
 def test_clean_samples_transcribe(script, transcripts, name):
+    # festival's voice, clean: at most one word in ten wrong (the card number's repeated digits
+    # are where Whisper tiny.en slips, by one digit)
     assert script.wer(sample(name).text, transcripts[name]) <= 0.10, transcripts[name]
 
 
 def test_drive_thru_order_is_recognised(script, transcripts):
-    # The crowd also produces a few inserted words in the pauses; the order itself must be there.
-    sub, dele, _ins = script.error_counts(sample("drive-thru").text, transcripts["drive-thru"])
-    assert (sub + dele) / len(sample("drive-thru").words) <= 0.10, transcripts["drive-thru"]
+    # In loud crowd babble Whisper tiny.en mishears small words ("and a" as "in the"); the order
+    # itself, the menu items a drive-thru bot acts on, must come through, and nothing is dropped.
+    heard = transcripts["drive-thru"]
+    for item in ("cheeseburger", "large fries", "chocolate milkshake"):
+        assert item in heard, heard
+    sub, dele, _ins = script.error_counts(sample("drive-thru").text, heard)
+    assert dele <= 1 and (sub + dele) / len(sample("drive-thru").words) <= 0.35, heard
 
 
 def test_drive_thru_babble_keeps_silero_in_speech(script):
