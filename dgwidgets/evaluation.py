@@ -9,10 +9,12 @@ at the end of the stream (`stream_end`) are not decisions and are not scored.
 >>> from dgwidgets.samples import sample
 >>> from dgwidgets.utterances import Utterance
 >>> truth = sample("hello-there")
->>> decisions = [Utterance("hello there", 0.3, 1.1, "speech_final", 1.45), Utterance("how are you", 2.6, 3.2, "speech_final", 3.5)]
+>>> [(u.text, u.end) for u in truth.utterances]
+[('hello there', 0.8552), ('how are you', 2.9668)]
+>>> decisions = [Utterance("hello there", 0.3, 0.9, "speech_final", 1.2), Utterance("how are you", 2.4, 3.0, "speech_final", 3.3)]
 >>> s = score(decisions, truth)
 >>> (s.hits, s.false_triggers, s.missed), [round(x, 2) for x in s.latencies]
-((2, 0, 0), [0.33, 0.29])
+((2, 0, 0), [0.34, 0.33])
 """
 
 from __future__ import annotations
