@@ -121,7 +121,7 @@ def test_overloaded_server_degrades_without_collapse(monkeypatch, caplog):
 
     settings = ServerSettings(workers=1, interim_budget=INTERIM_BUDGET)
     names = [CLIPS[i % len(CLIPS)] for i in range(STREAMS)]
-    with caplog.at_level(logging.WARNING, logger="dgwidgets.decoder_pool"):
+    with caplog.at_level(logging.INFO, logger="dgwidgets.decoder_pool"):
         with BackgroundServer(settings=settings) as bg:
 
             async def class_of_students():
