@@ -91,6 +91,17 @@ def test_default_backend_comes_from_the_environment(monkeypatch):
         ParameterPanel()
 
 
+def test_the_player_is_shown_only_while_it_holds_the_chosen_sources_audio():
+    lab = StreamLab(source="sample:yes")
+    assert lab.player.src.startswith("data:audio/wav") and lab.player.layout.display is None
+    lab.panel.source.value = "browser-mic"  # no file to play: no empty (or stale) player
+    assert lab.player.layout.display == "none" and lab.microphone is not None
+    lab.panel.source.value = "sample:yes"
+    assert lab.player.layout.display is None
+    assert StreamLab(source="browser-mic").player.layout.display == "none"
+    assert StreamLab(source="sample:yes", show_player=False).player.layout.display == "none"
+
+
 def test_a_run_fills_table_plot_strategies_and_status():
     lab = StreamLab(
         source="sample:hello-there",

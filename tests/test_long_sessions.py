@@ -22,8 +22,8 @@ import tracemalloc
 from collections.abc import Iterator
 
 import numpy as np
-import pytest
 import psutil
+import pytest
 import soundfile as sf
 
 from dgwidgets.engine.transcriber import HARD_MAX_SEGMENT, MAX_SEGMENT, SAMPLE_RATE, StreamTranscriber

@@ -144,7 +144,6 @@ class StreamLab(W.VBox):
             ]
         )
         self.add_class("dg-stream-lab")
-        self.player.layout.display = None if show_player else "none"
         self.panel.source.observe(lambda _: self._prepare_source_widgets(), names="value")
         self._prepare_source_widgets()
         self._render_utterances()
@@ -270,6 +269,18 @@ class StreamLab(W.VBox):
         if spec != self._player_spec:
             self.player.load(spec)
             self._player_spec = spec
+        self._show_player()
+
+    def _show_player(self) -> None:
+        """Show the player only while it holds the chosen source's audio: a microphone (kernel or
+        browser) has no file to play, and an empty player (0:00 / 0:00) or the previous sample's
+        would only mislead."""
+        try:
+            spec = self.panel.source_spec
+        except ValueError:  # upload chosen, nothing uploaded yet
+            spec = None
+        holds = self.show_player and self._player_spec is not None and spec == self._player_spec
+        self.player.layout.display = None if holds else "none"
 
     def _microphone(self) -> BrowserMicrophone:
         if self.microphone is None:
@@ -284,6 +295,7 @@ class StreamLab(W.VBox):
         if spec.startswith("sample:") and self.show_player:
             with contextlib.suppress(Exception):
                 self._load_player(spec)
+        self._show_player()
 
     def _reset(self) -> None:
         self.table.clear()
