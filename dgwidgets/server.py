@@ -50,6 +50,7 @@ from .engine.models import LocalModel, UnknownModelError, load_whisper, resolve_
 from .engine.models import recognizer_factory as factory_for_model
 from .engine.smart_turn import EndOfTurnDetector
 from .engine.transcriber import RecognizerFactory, StreamTranscriber
+from .engine.whisper import ModelChecksumError, ModelNotFoundError
 from .flux import FluxOptions
 from .flux_server import FLUX_PATH, FluxStream
 from .protocol import (
@@ -397,6 +398,13 @@ class _Stream:
                 await self._finish(1008, DATA_0000, flush=False)
         except ConnectionClosed:
             pass
+        except (ModelNotFoundError, ModelChecksumError) as err:
+            # Not a bug but the machine's setup: say what is wrong, in the log and in the close reason
+            # (the client prints it), without a traceback.
+            log.error("stream %s: %s", self.request_id, err)
+            self.ended.set()
+            with contextlib.suppress(Exception):
+                await self.ws.close(1011, _close_reason(f"local model unavailable: {err}"))
         except Exception:  # a bug must not take the server down, and the client must hear of it
             log.exception("stream %s failed", self.request_id)
             self.ended.set()
@@ -832,3 +840,17 @@ class BackgroundServer:
         finally:
             # Join the recognition workers too, so that stop() returning means no thread is left.
             self.server.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _close_reason(text: str) -> str:
+    """``text`` cut to a websocket close reason's 123 UTF-8 bytes (with an ellipsis when cut).
+
+    >>> _close_reason("short")
+    'short'
+    >>> len(_close_reason("x" * 200).encode())
+    123
+    """
+    data = text.encode()
+    if len(data) <= 123:
+        return text
+    return data[:120].decode(errors="ignore") + "..."

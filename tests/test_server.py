@@ -486,3 +486,18 @@ def test_official_deepgram_sdk_validates_every_frame(keyed_server):
     run(go())
     assert {"Results", "Metadata", "SpeechStarted", "UtteranceEnd"} <= set(seen)
     assert seen[-1] == "Metadata"
+
+
+def test_a_missing_whisper_model_closes_the_stream_with_what_is_wrong(tmp_path, caplog):
+    missing = tmp_path / "no-such-model"
+    with BackgroundServer(settings=ServerSettings(whisper_model=str(missing))) as srv:
+        pcm = _pcm16("yes")
+        url = LiveOptions(encoding="linear16", sample_rate=16000).url(srv.url)
+        with caplog.at_level("ERROR", logger="dgwidgets.server"):
+            messages, code, reason, _ = run(stream(url, chunks(pcm.tobytes(), 8000)))
+    assert not [m for m in messages if isinstance(m, Results)]
+    assert code == 1011 and reason.startswith("local model unavailable: Whisper model directory"), reason
+    assert len(reason.encode()) <= 123
+    # one specific log line, not a traceback of an "internal error"
+    records = [r for r in caplog.records if r.name == "dgwidgets.server" and r.levelname == "ERROR"]
+    assert records and "does not exist" in records[0].getMessage() and records[0].exc_info is None
