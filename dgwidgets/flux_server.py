@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 
 from .engine.smart_turn import EndOfTurnDetector, default_detector
 from .engine.turns import FluxTranscriber, TurnSettings
+from .engine.whisper import ModelChecksumError, ModelNotFoundError
 from .flux import (
     FluxOptions,
     Sequencer,
@@ -49,6 +50,24 @@ from .wire_audio import AudioDecodeError, StreamDecoder
 __all__ = ["FLUX_PATH", "FluxStream", "shared_detector"]
 
 log = logging.getLogger("dgwidgets.server")
+
+#: Errors that mean the machine's model setup is wrong (a stream then closes saying so, v1 and v2 alike).
+MODEL_UNAVAILABLE = (ModelNotFoundError, ModelChecksumError)
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to a websocket close reason's 123 UTF-8 bytes (with an ellipsis when cut).
+
+    >>> close_reason("short")
+    'short'
+    >>> len(close_reason("x" * 200).encode())
+    123
+    """
+    data = text.encode()
+    if len(data) <= 123:
+        return text
+    return data[:120].decode(errors="ignore") + "..."
+
 
 FLUX_PATH = "/v2/listen"
 
@@ -190,6 +209,12 @@ class FluxStream:
                 await self.ws.close(1008, "DATA-0000")
         except ConnectionClosed:
             pass
+        except MODEL_UNAVAILABLE as err:  # the machine's setup, not a bug: say what is wrong
+            log.error("flux stream %s: %s", self.request_id, err)
+            self.ended.set()
+            with contextlib.suppress(Exception):
+                await self._send([error("INTERNAL_SERVER_ERROR", f"local model unavailable: {err}")])
+                await self.ws.close(1011, close_reason(f"local model unavailable: {err}"))
         except Exception:
             log.exception("flux stream %s failed", self.request_id)
             self.ended.set()
@@ -242,7 +267,9 @@ class FluxStream:
             new = apply_configure(self.options, data)
         except OptionsError as err:
             shown = "" if err.value is None else err.value
-            return configure_failure("INVALID_CONFIGURATION", f"Invalid '{err.parameter}' value of '{shown}': {err.rule}.")
+            return configure_failure(
+                "INVALID_CONFIGURATION", f"Invalid '{err.parameter}' value of '{shown}': {err.rule}."
+            )
         self.options = new
         if self.flux is not None:
             self.flux.machine.configure(settings_of(new))

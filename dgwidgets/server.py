@@ -50,9 +50,8 @@ from .engine.models import LocalModel, UnknownModelError, load_whisper, resolve_
 from .engine.models import recognizer_factory as factory_for_model
 from .engine.smart_turn import EndOfTurnDetector
 from .engine.transcriber import RecognizerFactory, StreamTranscriber
-from .engine.whisper import ModelChecksumError, ModelNotFoundError
 from .flux import FluxOptions
-from .flux_server import FLUX_PATH, FluxStream
+from .flux_server import FLUX_PATH, MODEL_UNAVAILABLE, FluxStream, close_reason
 from .protocol import (
     CONFIGURABLE_FEATURES,
     KEYTERM_TOKEN_LIMIT,
@@ -398,13 +397,13 @@ class _Stream:
                 await self._finish(1008, DATA_0000, flush=False)
         except ConnectionClosed:
             pass
-        except (ModelNotFoundError, ModelChecksumError) as err:
+        except MODEL_UNAVAILABLE as err:
             # Not a bug but the machine's setup: say what is wrong, in the log and in the close reason
             # (the client prints it), without a traceback.
             log.error("stream %s: %s", self.request_id, err)
             self.ended.set()
             with contextlib.suppress(Exception):
-                await self.ws.close(1011, _close_reason(f"local model unavailable: {err}"))
+                await self.ws.close(1011, close_reason(f"local model unavailable: {err}"))
         except Exception:  # a bug must not take the server down, and the client must hear of it
             log.exception("stream %s failed", self.request_id)
             self.ended.set()
@@ -620,7 +619,14 @@ class LocalServer:
             return self.recognizer_factory
         if model.kind != "whisper":
             return factory_for_model(model)
-        return factory_for_model(model, submit=self.decoder_pool(model).submit)
+
+        def whisper_factory(*args: Any, **kwargs: Any) -> Any:
+            # The pool (and the model load behind it) starts at the stream's first recognizer, in
+            # the stream's worker thread: never on the event loop, and a missing model then ends
+            # that stream with its own error (MODEL_UNAVAILABLE), not the connection handler.
+            return factory_for_model(model, submit=self.decoder_pool(model).submit)(*args, **kwargs)
+
+        return whisper_factory
 
     def decoder_pool(self, model: LocalModel) -> DecoderPool:
         """The decode workers for a Whisper model, started on first use (called from stream threads)."""
@@ -840,17 +846,3 @@ class BackgroundServer:
         finally:
             # Join the recognition workers too, so that stop() returning means no thread is left.
             self.server.executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _close_reason(text: str) -> str:
-    """``text`` cut to a websocket close reason's 123 UTF-8 bytes (with an ellipsis when cut).
-
-    >>> _close_reason("short")
-    'short'
-    >>> len(_close_reason("x" * 200).encode())
-    123
-    """
-    data = text.encode()
-    if len(data) <= 123:
-        return text
-    return data[:120].decode(errors="ignore") + "..."

@@ -384,3 +384,13 @@ def test_official_sdk_v2_models_validate_every_frame(keyed_server):
     assert seen[0] == "Connected"
     assert {"Connected", "TurnInfo", "ConfigureSuccess", "ConfigureFailure", "Warning"} <= set(seen)
     assert {"Update", "StartOfTurn", "EagerEndOfTurn", "EndOfTurn"} <= set(events)
+
+
+def test_a_missing_whisper_model_is_an_error_saying_so(tmp_path):
+    with BackgroundServer(settings=ServerSettings(whisper_model=str(tmp_path / "no-such-model"))) as srv:
+        pcm = pcm_of(sample("hello-there").path)
+        messages, code = run(flux(flux_url(srv), chunks(pcm)))
+    errors = [m for m in messages if m["type"] == "Error"]
+    assert code == 1011 and errors, messages
+    assert "local model unavailable" in errors[0]["description"] and "does not exist" in errors[0]["description"]
+    assert not [m for m in messages if m["type"] == "TurnInfo" and m["transcript"]]
