@@ -1,4 +1,4 @@
-"""LiveClient: stream audio to a `/v1/listen` server (Deepgram's cloud or the local engine).
+"""LiveClient: stream audio to a `/v1/listen` or `/v2/listen` server (Deepgram's cloud or the local engine).
 
 The client sends the audio as linear16 in the source's pacing, a KeepAlive whenever the audio
 pauses, Finalize on request and CloseStream at the end; everything it receives goes into a
@@ -10,9 +10,18 @@ has no audio-time clock; its log says so (``info["clock"] == "unpaced"``). Failu
 every message received before the failure. The API key is sent in the Authorization header and
 never appears in a repr, a log line or an exception message.
 
+Given `FluxOptions` instead of `LiveOptions`, the same client streams to Flux (``/v2/listen``,
+Deepgram's turn-taking API) on the same backend: the same audio, pacing, stream clock, log and
+errors; the log's entries are `TurnInfo` and the other v2 messages. Flux has no KeepAlive and no
+Finalize: while the audio pauses the client sends websocket pings (Deepgram's advice for idle
+Flux streams), `force_end_turn()` ends the turn now, and `configure()` changes the thresholds or
+keyterms mid-stream.
+
 >>> backend = Backend.resolve(local=True)          # doctest: +ELLIPSIS
 >>> backend.kind, backend.url.startswith("ws://127.0.0.1:")
 ('local', True)
+>>> backend.listen_url("v2").endswith("/v2/listen")
+True
 """
 
 from __future__ import annotations
@@ -27,13 +36,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from . import redaction
 from .audio import StreamClock, stream_clock
-from .protocol import LiveOptions, MessageError, OptionsError, UnknownMessage, parse_message
+from .flux import FLUX_PATH, FluxOptions, apply_configure, parse_flux_message
+from .protocol import LiveOptions, MessageError, OptionsError, UnknownMessage, parse_configure, parse_message
 from .session import Received, SessionLog
 
 redaction.install()
@@ -56,6 +67,7 @@ __all__ = [
 ]
 
 CLOUD_URL = "wss://api.deepgram.com/v1/listen"
+_LISTEN_PATHS = {"v1": "/v1/listen", "v2": FLUX_PATH}
 API_KEY_ENV = "DEEPGRAM_API_KEY"
 #: Deepgram closes a stream after ~10 s without audio or a text message; the docs say to send a
 #: KeepAlive every 3-5 s while no audio flows.
@@ -138,7 +150,7 @@ _HANDSHAKE_ERRORS: dict[int, tuple[type[HandshakeError], str]] = {
     ),
 }
 
-# How Deepgram's streaming-test-suite explains its close codes, in the kit's words.
+# How Deepgram's streaming-test-suite explains its close codes, in the kit's words (v1; Flux below).
 _CLOSE_EXPLANATIONS = {
     "NET-0001": "No audio or KeepAlive reached the server within its timeout (about 10 s), so it closed the "
     "stream (NET-0001). Send audio continuously, or a KeepAlive every 3-5 s while the audio pauses.",
@@ -150,9 +162,18 @@ _CLOSE_EXPLANATIONS = {
 }
 
 
-def _close_explanation(code: int, reason: str) -> str:
+# Flux has no KeepAlive: only audio keeps its stream open.
+_FLUX_CLOSE_EXPLANATIONS = {
+    **_CLOSE_EXPLANATIONS,
+    "NET-0001": "No audio reached the server within its timeout (about 10 s), so it closed the Flux stream "
+    "(NET-0001). /v2/listen has no KeepAlive: send audio continuously (silence counts) while the stream is open.",
+}
+
+
+def _close_explanation(code: int, reason: str, api: str = "v1") -> str:
     upper = reason.upper()
-    for key, text in _CLOSE_EXPLANATIONS.items():
+    explanations = _FLUX_CLOSE_EXPLANATIONS if api == "v2" else _CLOSE_EXPLANATIONS
+    for key, text in explanations.items():
         if key in upper or key.replace("-", "").lower() in reason.lower():
             return text
     return f"The server closed the stream with code {code}: {reason or 'no reason given'}."
@@ -191,6 +212,26 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend(kind={self.kind!r}, url={self.url!r}, api_key={'set' if self.api_key else 'none'})"
 
+    def listen_url(self, api: str = "v1") -> str:
+        """The backend's URL for `api` ``"v1"`` (``/v1/listen``) or ``"v2"`` (Flux, ``/v2/listen``).
+
+        A URL whose path ends in ``/v1/listen`` or ``/v2/listen`` gets the API's path (the local
+        engine and Deepgram serve both at one address); any other path (a proxy's) is kept as given.
+
+        >>> Backend("wss://api.deepgram.com/v1/listen", "cloud").listen_url("v2")
+        'wss://api.deepgram.com/v2/listen'
+        >>> Backend("ws://10.0.0.5:8765/proxy", "url").listen_url("v2")
+        'ws://10.0.0.5:8765/proxy'
+        """
+        if api not in _LISTEN_PATHS:
+            raise ValueError(f"api must be 'v1' or 'v2', got {api!r}")
+        parts = urlsplit(self.url)
+        path = parts.path.rstrip("/")
+        for known in _LISTEN_PATHS.values():
+            if path.endswith(known):
+                return urlunsplit(parts._replace(path=path[: -len(known)] + _LISTEN_PATHS[api]))
+        return self.url
+
     @classmethod
     def resolve(cls, *, url: str | None = None, api_key: str | None = None, local: bool = False) -> Backend:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
@@ -222,7 +263,15 @@ class LiveClient:
     >>> log.final_transcript()
     'yes'
 
-    While `stream()` runs, other tasks may call `finalize()` or `stop()`. ``local_hint`` ends the
+    With `FluxOptions` it is a Flux stream (``client.api == "v2"``):
+
+    >>> flux = LiveClient(Backend.resolve(local=True), FluxOptions(eot_timeout_ms=1000))
+    >>> log = asyncio.run(flux.stream(FileSource("sample:yes", speed=0)))
+    >>> [t.event for t in log.turns("StartOfTurn", "EndOfTurn")], log.final_transcript()
+    (['StartOfTurn', 'EndOfTurn'], 'yes')
+
+    While `stream()` runs, other tasks may call `finalize()` (v1), `force_end_turn()` (v2),
+    `configure()` or `stop()`. ``local_hint`` ends the
     advice given when a URL does not answer; it names the command line's ``--local`` unless the
     caller (a widget) has its own way to choose the embedded engine.
     """
@@ -232,7 +281,7 @@ class LiveClient:
     def __init__(
         self,
         backend: Backend,
-        options: LiveOptions | None = None,
+        options: LiveOptions | FluxOptions | None = None,
         *,
         save: str | os.PathLike[str] | None = None,
         on_message: Callable[[Received], None] | None = None,
@@ -240,7 +289,9 @@ class LiveClient:
         open_timeout: float = 10.0,
     ) -> None:
         self.backend = backend
-        self.options = options or LiveOptions()
+        self.options: LiveOptions | FluxOptions = options or LiveOptions()
+        #: ``"v1"`` (``/v1/listen``) or ``"v2"`` (Flux), from the options' type
+        self.api: str = getattr(self.options, "api", "v1")
         self.save = save
         self.on_message = on_message
         self.keepalive_after = keepalive_after
@@ -260,15 +311,67 @@ class LiveClient:
     # -- control from other tasks -------------------------------------------------------------------
 
     async def finalize(self) -> None:
-        """Ask the server to flush what it has buffered as a final (from_finalize: true)."""
+        """Ask the server to flush what it has buffered as a final (from_finalize: true). v1 only."""
+        self._require("v1", "Finalize", "a Flux stream ends the turn now with force_end_turn()")
         await self._send_text({"type": "Finalize"})
 
+    async def force_end_turn(self) -> None:
+        """Flux: end the current turn now (an EndOfTurn with ``trigger: manual``). v2 only."""
+        self._require("v2", "ForceEndTurn", "a /v1/listen stream flushes what the server holds with finalize()")
+        await self._send_text({"type": "ForceEndTurn"})
+
+    async def configure(
+        self,
+        *,
+        thresholds: dict[str, Any] | None = None,
+        keyterms: list[str] | tuple[str, ...] | None = None,
+        features: dict[str, bool] | None = None,
+    ) -> None:
+        """Send a Configure message; the server answers with ConfigureSuccess or ConfigureFailure (in the log).
+
+        v2 (Flux): `thresholds` (``eot_threshold``, ``eager_eot_threshold``, ``eot_timeout_ms``) and
+        `keyterms`; v1: `keyterms` and `features` (``{"numerals": true}``). Checked before sending
+        by the rules the server applies (`OptionsError` / `MessageError` name what is wrong).
+        """
+        message: dict[str, Any] = {"type": "Configure"}
+        if keyterms is not None:
+            message["keyterms"] = list(keyterms)
+        if self.api == "v2":
+            if features is not None:
+                raise OptionsError("features", features, "is a /v1/listen Configure field (Flux takes thresholds)")
+            if thresholds is not None:
+                message["thresholds"] = dict(thresholds)
+            apply_configure(self.options, message)  # type: ignore[arg-type]
+        else:
+            if thresholds is not None:
+                raise OptionsError("thresholds", thresholds, "is a /v2/listen (Flux) Configure field")
+            if features is not None:
+                message["features"] = dict(features)
+            parse_configure(message)
+        await self._send_text(message)
+
     async def keepalive(self) -> None:
+        """Keep an idle stream open: KeepAlive on v1; a websocket ping on v2 (Flux has no KeepAlive)."""
+        if self.api == "v2":
+            if self._ws is None:
+                raise RuntimeError("the stream is not connected yet")
+            await self._ws.ping()
+            self._last_sent = time.monotonic()
+            return
         await self._send_text({"type": "KeepAlive"})
 
     def stop(self) -> None:
         """End the audio early: the client sends CloseStream and collects the last results."""
         self._stop.set()
+
+    def close_stream(self) -> None:
+        """The same as `stop()`: CloseStream goes out once the audio sent so far is on its way."""
+        self.stop()
+
+    def _require(self, api: str, message: str, instead: str) -> None:
+        if self.api != api:
+            path = _LISTEN_PATHS[api]
+            raise ValueError(f"{message} is a {path} message and this is a {_LISTEN_PATHS[self.api]} stream: {instead}")
 
     @property
     def clock(self) -> StreamClock:
@@ -289,6 +392,13 @@ class LiveClient:
         # Sources give int16 PCM (linear16); one with `encoding = None` sends a container (WAV bytes).
         if getattr(source, "encoding", "linear16") is None:
             options = self.options.replace(encoding=None, sample_rate=None)
+        elif self.api == "v2":
+            if source.channels != 1:
+                raise ValueError(
+                    f"Flux (/v2/listen) audio is mono and {getattr(source, 'name', 'the source')} has "
+                    f"{source.channels} channels: open it with channels=1 (files mix down to mono by default)"
+                )
+            options = self.options.replace(encoding="linear16", sample_rate=source.sample_rate)
         else:
             options = self.options.replace(
                 encoding="linear16", sample_rate=source.sample_rate, channels=source.channels
@@ -310,9 +420,9 @@ class LiveClient:
                 await source.aclose()
         return self.log
 
-    async def _connect(self, options: LiveOptions) -> None:
+    async def _connect(self, options: LiveOptions | FluxOptions) -> None:
         headers = {"Authorization": f"Token {self.backend.api_key}"} if self.backend.api_key else None
-        url = options.url(self.backend.url)
+        url = options.url(self.backend.listen_url(self.api))
         try:
             self._ws = await connect(
                 url, additional_headers=headers, open_timeout=self.open_timeout, max_size=None, ping_interval=None
@@ -340,7 +450,7 @@ class LiveClient:
         cls, template = _HANDSHAKE_ERRORS.get(response.status_code, (HandshakeError, "HTTP {status}: {err}"))
         text = template.format(err=err_msg, status=response.status_code).strip()
         if response.status_code == 400:
-            text += _parameter_rule(err_msg)
+            text += _parameter_rule(err_msg, self.api)
         return cls(
             text,
             status=response.status_code,
@@ -419,6 +529,7 @@ class LiveClient:
 
     async def _receive(self) -> None:
         assert self._ws is not None
+        parse = parse_flux_message if self.api == "v2" else parse_message
         with contextlib.suppress(ConnectionClosed):
             async for text in self._ws:
                 at = self.now()
@@ -426,7 +537,7 @@ class LiveClient:
                     message: Any = UnknownMessage({"type": "dgwidgets.binary", "bytes": len(text)})
                 else:
                     try:
-                        message = parse_message(text)
+                        message = parse(text)
                     except MessageError as err:  # keep it rather than lose it
                         message = UnknownMessage({"type": "dgwidgets.unparsed", "error": str(err), "text": text})
                 self.log.append(message, at)
@@ -442,7 +553,7 @@ class LiveClient:
             )
         if received.code != 1000:
             raise StreamClosedError(
-                _close_explanation(received.code, received.reason),
+                _close_explanation(received.code, received.reason, self.api),
                 code=received.code,
                 reason=received.reason,
                 log=self.log,
@@ -458,14 +569,19 @@ class LiveClient:
 _PARAM_RE = re.compile(r"Invalid '(?P<name>[a-z_]+)' value of '(?P<value>[^']*)'")
 
 
-def _parameter_rule(err_msg: str) -> str:
+def _parameter_rule(err_msg: str, api: str = "v1") -> str:
     """The kit's own statement of the rule behind a 400 like "Invalid 'utterance_end_ms' value of '999'."."""
     match = _PARAM_RE.search(err_msg)
     if not match:
         return ""
     name, value = match["name"], match["value"]
     try:
-        LiveOptions.from_query({name: value, "interim_results": "true"} if name != "interim_results" else {name: value})
+        if api == "v2":
+            FluxOptions.from_query({name: value} if name == "model" else {"model": "flux-general-en", name: value})
+        else:
+            LiveOptions.from_query(
+                {name: value, "interim_results": "true"} if name != "interim_results" else {name: value}
+            )
     except OptionsError as err:
         return f" Rule: {name} {err.rule}."
     return ""

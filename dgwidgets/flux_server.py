@@ -33,6 +33,7 @@ from .engine.smart_turn import EndOfTurnDetector, default_detector
 from .engine.turns import FluxTranscriber, TurnSettings
 from .engine.whisper import ModelChecksumError, ModelNotFoundError
 from .flux import (
+    FLUX_PATH,
     FluxOptions,
     Sequencer,
     apply_configure,
@@ -67,9 +68,6 @@ def close_reason(text: str) -> str:
     if len(data) <= 123:
         return text
     return data[:120].decode(errors="ignore") + "..."
-
-
-FLUX_PATH = "/v2/listen"
 
 
 @functools.lru_cache(maxsize=1)

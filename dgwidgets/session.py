@@ -10,6 +10,11 @@ File format (one JSON object a line)::
     {"at": 1.103, "message": {"type": "Results", ...}}
     {"at": 1.412, "message": {"type": "SpeechStarted", ...}}
 
+A Flux (``/v2/listen``) session has ``"api": "v2"`` in its header, `FluxOptions` as its options and
+the v2 messages (`TurnInfo`, `FluxMessage`) as entries; its text has one line per turn event
+(`TurnFormatter`). The ``at`` of every entry is on the same stream clock for both APIs: seconds
+since the first audio sample was captured.
+
 >>> log = SessionLog(options=LiveOptions(interim_results=True), source="doc")
 >>> entry = log.append(UtteranceEnd(last_word_end=2.395), at=3.4)
 >>> print(log.to_text())
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .flux import FluxMessage, FluxOptions, TurnInfo, flux_message_from_dict
 from .protocol import (
     LiveOptions,
     Message,
@@ -42,7 +48,9 @@ __all__ = [
     "SessionLog",
     "SessionFileError",
     "TableFormatter",
+    "TurnFormatter",
     "format_results_line",
+    "format_turn_line",
     "FORMAT_VERSION",
 ]
 
@@ -59,7 +67,7 @@ class Received:
     """One message and the time it arrived, in seconds since the stream started."""
 
     at: float
-    message: Message
+    message: Message | TurnInfo | FluxMessage
 
     def to_dict(self) -> dict[str, Any]:
         return {"at": round(self.at, 6), "message": self.message.to_dict()}
@@ -114,19 +122,87 @@ class TableFormatter:
         return None
 
 
+def format_turn_line(info: TurnInfo, at: float) -> str:
+    """One readable line for a Flux `TurnInfo`: turn, event, audio window, end-of-turn confidence,
+    trigger (EndOfTurn only), transcript, arrival time on the stream clock.
+
+    >>> info = TurnInfo("EndOfTurn", 0, 0.0, 2.56, "hello there", end_of_turn_confidence=0.83, trigger="model")
+    >>> format_turn_line(info, 2.611)
+    'turn 0 EndOfTurn      0.000-2.560 eot 0.83 [model] hello there (received at 2.611)'
+    """
+    trigger = f" [{info.trigger}]" if info.trigger else ""
+    text = f" {info.transcript}" if info.transcript else ""
+    return (
+        f"turn {info.turn_index} {info.event:<14} {info.audio_window_start:.3f}-{info.audio_window_end:.3f} "
+        f"eot {info.end_of_turn_confidence:.2f}{trigger}{text} (received at {at:.3f})"
+    )
+
+
+def _flux_event_text(message: FluxMessage) -> str:
+    """A v2 message other than TurnInfo in a few words (what a `--` line shows after its type)."""
+    data = message.data
+    if message.type == "Connected":
+        extra = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("type", "request_id", "sequence_id"))
+        return f"request_id={message.request_id}" + (f" {extra}" if extra else "")
+    if message.type == "ConfigureSuccess":
+        thresholds = " ".join(f"{k}={v}" for k, v in (data.get("thresholds") or {}).items())
+        return f"{thresholds} keyterms={list(data.get('keyterms') or [])}".strip()
+    return f"{message.code}: {message.description}" if message.code else message.description
+
+
+class TurnFormatter:
+    """Formats the entries of a Flux session one at a time (for live printing and `to_text`).
+
+    Every TurnInfo event gets a `format_turn_line`, except ``Update`` (four a second of audio)
+    unless `updates`; other v2 messages become ``--`` lines.
+
+    >>> fmt = TurnFormatter()
+    >>> fmt.format(Received(0.5, TurnInfo("Update", 0, 0.0, 0.5, ""))) is None
+    True
+    >>> fmt.format(Received(0.1, FluxMessage({"type": "Warning", "code": "NO_ACTIVE_TURN", "description": "nothing said"})))
+    '-- Warning NO_ACTIVE_TURN: nothing said (received at 0.100)'
+    """
+
+    def __init__(self, *, updates: bool = False, events: bool = True) -> None:
+        self.updates = updates
+        self.events = events
+        self.count = 0
+
+    def format(self, entry: Received) -> str | None:
+        msg = entry.message
+        if isinstance(msg, TurnInfo):
+            self.count += 1
+            if msg.event == "Update" and not self.updates:
+                return None
+            return format_turn_line(msg, entry.at)
+        if self.events and isinstance(msg, FluxMessage):
+            return f"-- {msg.type} {_flux_event_text(msg)} (received at {entry.at:.3f})"
+        return None
+
+
+Options = LiveOptions | FluxOptions
+
+
 @dataclass
 class SessionLog:
     """The messages of one stream with their arrival times, its options and its audio source.
 
     `append` records a message (and writes it through to the attached file, if any).
-    `to_text()` renders the documentation's table; `save`/`load` keep it as JSONL.
+    `to_text()` renders the documentation's table; `save`/`load` keep it as JSONL. With
+    `FluxOptions` it is a ``/v2/listen`` session (`api` is ``"v2"``): `turns()` gives its TurnInfo
+    messages, `final_transcript()` joins its EndOfTurn transcripts, `to_text()` prints one line per
+    turn event.
 
     >>> log = SessionLog(source="sample:yes")
-    >>> len(log), log.results()
-    (0, [])
+    >>> len(log), log.results(), log.api
+    (0, [], 'v1')
+    >>> flux = SessionLog(options=FluxOptions())
+    >>> _ = flux.append(TurnInfo("EndOfTurn", 0, 0.0, 1.6, "hi", trigger="model"), at=1.62)
+    >>> flux.api, flux.final_transcript(), flux.to_text()
+    ('v2', 'hi', 'turn 0 EndOfTurn      0.000-1.600 eot 0.00 [model] hi (received at 1.620)')
     """
 
-    options: LiveOptions = field(default_factory=LiveOptions)
+    options: Options = field(default_factory=LiveOptions)
     source: str = ""
     backend: str = ""
     info: dict[str, Any] = field(default_factory=dict)
@@ -183,6 +259,19 @@ class SessionLog:
     def messages(self) -> list[Message]:
         return [e.message for e in self.entries]
 
+    @property
+    def api(self) -> str:
+        """``"v1"`` (``/v1/listen``: Results, SpeechStarted, UtteranceEnd) or ``"v2"`` (Flux: TurnInfo)."""
+        return getattr(self.options, "api", "v1")
+
+    def turns(self, *events: str) -> list[TurnInfo]:
+        """The TurnInfo messages (of the given `events` only, e.g. ``"EndOfTurn"``), in arrival order."""
+        return [
+            e.message
+            for e in self.entries
+            if isinstance(e.message, TurnInfo) and (not events or e.message.event in events)
+        ]
+
     def results(self) -> list[Results]:
         return [e.message for e in self.entries if isinstance(e.message, Results)]
 
@@ -190,7 +279,9 @@ class SessionLog:
         return [r for r in self.results() if r.is_final]
 
     def final_transcript(self) -> str:
-        """All finalized transcripts joined (what a captioning app would keep)."""
+        """All finalized transcripts joined (what a captioning app would keep); for Flux, every EndOfTurn's."""
+        if self.api == "v2":
+            return " ".join(t.transcript for t in self.turns("EndOfTurn") if t.transcript)
         return " ".join(r.transcript for r in self.finals() if r.transcript)
 
     def of_type(self, kind: type) -> list[Any]:
@@ -201,28 +292,37 @@ class SessionLog:
         counts = [r.channel_index[1] for r in self.results()]
         return max(counts) if counts else self.options.channels
 
-    def to_text(self, *, events: bool = True) -> str:
+    def to_text(self, *, events: bool = True, updates: bool = False) -> str:
         """The rolling table exactly as the documentation prints it, one line per Results.
 
         SpeechStarted and UtteranceEnd appear as their own lines starting with `--`
         (omit them with `events=False`). Lines are numbered by Results only, as in the docs.
+        A Flux session has one line per turn event instead (`TurnFormatter`; Update events only
+        with `updates`).
         """
-        return "\n".join(self.table_lines(events=events))
+        return "\n".join(self.table_lines(events=events, updates=updates))
 
-    def table_lines(self, *, events: bool = True) -> list[str]:
-        formatter = TableFormatter(show_channel=self.channels > 1, events=events)
+    def table_lines(self, *, events: bool = True, updates: bool = False) -> list[str]:
+        formatter: TableFormatter | TurnFormatter
+        if self.api == "v2":
+            formatter = TurnFormatter(updates=updates, events=events)
+        else:
+            formatter = TableFormatter(show_channel=self.channels > 1, events=events)
         return [line for line in map(formatter.format, self.entries) if line is not None]
 
     # -- files ----------------------------------------------------------------------------------
 
     def header(self) -> dict[str, Any]:
-        return {
+        header = {
             _HEADER_KEY: FORMAT_VERSION,
             "options": self.options.to_query(),
             "source": self.source,
             "backend": self.backend,
             "info": self.info,
         }
+        if self.api != "v1":  # v1 headers stay as they always were
+            header["api"] = self.api
+        return header
 
     def to_jsonl(self) -> str:
         lines = [json.dumps(self.header(), ensure_ascii=False)]
@@ -282,7 +382,7 @@ class SessionLog:
                 log = cls._from_header(data, name)
                 continue
             try:
-                log.entries.append(_entry_from_dict(data))
+                log.entries.append(_entry_from_dict(data, log.api))
             except (MessageError, KeyError, TypeError, ValueError) as err:
                 raise SessionFileError(f"{name}, line {number}: {err}") from None
         assert log is not None
@@ -297,8 +397,14 @@ class SessionLog:
         version = data[_HEADER_KEY]
         if version != FORMAT_VERSION:
             raise SessionFileError(f"{name}, line 1: session format {version!r}, this dgwidgets reads {FORMAT_VERSION}")
+        api = data.get("api", "v1")
+        if api not in ("v1", "v2"):
+            raise SessionFileError(f'{name}, line 1: "api" is {api!r}, this dgwidgets reads "v1" and "v2" sessions')
         try:
-            options = LiveOptions.from_query(str(data.get("options", "")))
+            query = str(data.get("options", ""))
+            options: Options = (
+                FluxOptions.from_query(query, keep_unknown=True) if api == "v2" else LiveOptions.from_query(query)
+            )
         except OptionsError as err:
             raise SessionFileError(f"{name}, line 1: {err}") from None
         return cls(
@@ -311,9 +417,9 @@ class SessionLog:
     @classmethod
     def from_messages(
         cls,
-        received: Iterable[tuple[float, Message]],
+        received: Iterable[tuple[float, Any]],
         *,
-        options: LiveOptions | None = None,
+        options: Options | None = None,
         source: str = "",
     ) -> SessionLog:
         """Build a log from (arrival time, message) pairs."""
@@ -328,7 +434,7 @@ class SessionLog:
             sink.close()
 
 
-def _entry_from_dict(data: Any) -> Received:
+def _entry_from_dict(data: Any, api: str = "v1") -> Received:
     if not isinstance(data, Mapping):
         raise ValueError("an entry must be a JSON object")
     if "at" not in data or "message" not in data:
@@ -336,4 +442,5 @@ def _entry_from_dict(data: Any) -> Received:
     at = data["at"]
     if isinstance(at, bool) or not isinstance(at, (int, float)):
         raise ValueError(f'"at" must be a number of seconds, got {at!r}')
-    return Received(float(at), message_from_dict(data["message"]))
+    parse = flux_message_from_dict if api == "v2" else message_from_dict
+    return Received(float(at), parse(data["message"]))

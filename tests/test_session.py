@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,73 @@ def test_final_transcript_and_accessors():
         "yeah so my credit card number is two two two two three three three three "
         "four four four four five five five five"
     )
+
+
+# -- Flux (/v2/listen) sessions ------------------------------------------------------------------
+
+FLUX_RECORDED = Path(__file__).parent / "data" / "flux_dictation_pauses.jsonl"
+
+
+def _turn(event, turn, start, end, text, at_conf=0.0, trigger=None, seq=None):
+    from dgwidgets.flux import TurnInfo
+    from dgwidgets.protocol import Word
+
+    words = tuple(Word(w, start + 0.1 * i, start + 0.1 * i + 0.08, 0.9) for i, w in enumerate(text.split()))
+    return TurnInfo(event, turn, start, end, text, words, at_conf, trigger, "req", seq)
+
+
+def test_a_flux_session_saves_and_loads_whole(tmp_path):
+    from dgwidgets.flux import FluxMessage, FluxOptions, TurnInfo
+    from dgwidgets.protocol import UnknownMessage
+
+    log = SessionLog(options=FluxOptions(eager_eot_threshold=0.5, keyterm=("Deepgram",)), source="sample:x")
+    log.append(FluxMessage({"type": "Connected", "request_id": "req", "sequence_id": 0, "turn_detector": "t"}), 0.0)
+    log.append(_turn("Update", 0, 0.0, 0.25, "", seq=1), 0.3)
+    log.append(_turn("StartOfTurn", 0, 0.1, 0.5, "hello", seq=2), 0.55)
+    log.append(_turn("EndOfTurn", 0, 0.1, 1.2, "hello there", 0.83, "model", seq=3), 1.25)
+    log.append(FluxMessage({"type": "Warning", "code": "NO_ACTIVE_TURN", "description": "nothing", "sequence_id": 4}), 1.3)
+    log.append(UnknownMessage({"type": "SomethingNew", "x": 1}), 1.4)
+    path = tmp_path / "flux.jsonl"
+    log.save(path)
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["api"] == "v2" and header["options"].startswith("model=flux-general-en")
+    loaded = SessionLog.load(path)
+    assert loaded.api == "v2" and loaded.options == log.options
+    assert [e.to_dict() for e in loaded] == [e.to_dict() for e in log]
+    assert isinstance(loaded.entries[3].message, TurnInfo) and loaded.entries[3].message.trigger == "model"
+    assert loaded.final_transcript() == "hello there"
+    assert [t.event for t in loaded.turns("StartOfTurn", "EndOfTurn")] == ["StartOfTurn", "EndOfTurn"]
+    assert loaded.to_text().splitlines() == [
+        "-- Connected request_id=req turn_detector=t (received at 0.000)",
+        "turn 0 StartOfTurn    0.100-0.500 eot 0.00 hello (received at 0.550)",
+        "turn 0 EndOfTurn      0.100-1.200 eot 0.83 [model] hello there (received at 1.250)",
+        "-- Warning NO_ACTIVE_TURN: nothing (received at 1.300)",
+    ]
+    assert "turn 0 Update" in loaded.to_text(updates=True)
+    assert "Connected" not in loaded.to_text(events=False)
+
+
+def test_v1_headers_are_unchanged_and_unknown_apis_are_refused(tmp_path):
+    assert "api" not in SessionLog().header()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"dgwidgets_session": 1, "api": "v9", "options": ""}) + "\n")
+    with pytest.raises(SessionFileError, match=r'line 1: "api" is \'v9\''):
+        SessionLog.load(bad)
+
+
+def test_a_flux_session_cut_mid_line_keeps_every_whole_line(tmp_path):
+    text = FLUX_RECORDED.read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[: len(text) - 40])  # a crash in the middle of the last line
+    log = SessionLog.load(cut)
+    assert log.recovered_from_truncation and len(log) == len(text.splitlines()) - 2
+
+
+def test_a_recorded_flux_session_reads_as_turns():
+    log = SessionLog.load(FLUX_RECORDED)
+    assert log.api == "v2" and log.options.eager_eot_threshold == 0.4 and log.info["clock"] == "stream"
+    assert [e.message.sequence_id for e in log] == list(range(len(log)))
+    ends = log.turns("EndOfTurn")
+    assert len(ends) == 4 and all(e.trigger == "model" for e in ends)
+    assert len(log.turns("EagerEndOfTurn")) == 4
+    assert all(e.at >= e.message.audio_window_end - 1e-3 for e in log.entries[1:])
