@@ -16,7 +16,16 @@ name                       rule
 ``punctuation_or_gap``     finals only: break at . ? ! or at a gap between adjacent words
 ``low_latency``            reads interims too: punctuation, a gap, or a result that ends
                            ``tolerance`` after its last word; fast, may fire falsely
+``flux_end_of_turn``       Flux (``/v2/listen``): the server's own ``EndOfTurn``
+``flux_eager_end_of_turn`` Flux: the server's ``EagerEndOfTurn`` (provisional: a ``TurnResumed``
+                           may follow; needs ``eager_eot_threshold``)
 =========================  ===================================================================
+
+The Flux strategies (`FLUX_STRATEGIES`, not client-side rules but the server's own decisions) read a
+``/v2/listen`` log (`api` ``"v2"``), the others (`STRATEGIES`) a ``/v1/listen`` one; fed the other
+API's messages, a strategy decides nothing. They all give `Utterance`s timed the same way
+(`decided_at` is the message's arrival on the stream clock), so a plot or a score can put Flux's
+decisions beside speech_final's.
 
 Each utterance says when the decision could be made (`decided_at`, the arrival time of the
 message that decided it) and whether it used interim words that were not final yet
@@ -33,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .flux import TurnInfo
 from .protocol import Message, Results, UtteranceEnd, Word
 from .session import Received, SessionLog
 
@@ -44,7 +54,11 @@ __all__ = [
     "SilenceInterval",
     "PunctuationOrGap",
     "LowLatency",
+    "FluxEndOfTurn",
+    "FluxEagerEndOfTurn",
     "STRATEGIES",
+    "FLUX_STRATEGIES",
+    "strategies_for",
     "make_strategy",
     "UnknownStrategyError",
 ]
@@ -105,6 +119,8 @@ class Strategy:
 
     name = "strategy"
     reads_interims = False
+    #: the API whose messages it reads: "v1" (Results, UtteranceEnd) or "v2" (Flux TurnInfo)
+    api = "v1"
 
     def __init__(self) -> None:
         self._ledgers: dict[int, _Ledger] = {}
@@ -347,6 +363,55 @@ class LowLatency(_GapScanner):
         return f"LowLatency(gap={self.gap}, tolerance={self.tolerance})"
 
 
+class FluxEndOfTurn(Strategy):
+    """Flux decides itself: one utterance per ``EndOfTurn`` with words, decided when it arrived.
+
+    The trigger says why the turn ended (``EndOfTurn:model``, ``:manual``, ``:timeout``). Fed
+    TurnInfo messages without arrival times, it uses ``audio_window_end`` (the audio heard).
+
+    >>> from dgwidgets.protocol import Word
+    >>> end = TurnInfo("EndOfTurn", 0, 0.0, 1.6, "hi", (Word("hi", 0.3, 1.1, 0.9),), 0.8, "model")
+    >>> [(u.text, u.trigger, u.decided_at) for u in FluxEndOfTurn().run([Received(1.65, end)])]
+    [('hi', 'EndOfTurn:model', 1.65)]
+    """
+
+    name = "flux_end_of_turn"
+    api = "v2"
+    event = "EndOfTurn"
+    provisional = False
+
+    def feed(self, item: Message | TurnInfo | Received, at: float | None = None) -> list[Utterance]:
+        if isinstance(item, Received):
+            item, at = item.message, item.at
+        if not isinstance(item, TurnInfo):
+            return []
+        when = self._now = max(self._now, item.audio_window_end if at is None else float(at))
+        if item.event != self.event or not item.words:
+            return []
+        trigger = f"{item.event}:{item.trigger}" if item.trigger else item.event
+        words = item.words
+        utterance = Utterance(
+            item.transcript, words[0].start, words[-1].end, trigger, when, words, provisional=self.provisional
+        )
+        self.utterances.append(utterance)
+        return [utterance]
+
+    def finish(self, at: float | None = None) -> list[Utterance]:
+        # An open turn at the end of the stream is not a decision: Flux did not end it.
+        return []
+
+
+class FluxEagerEndOfTurn(FluxEndOfTurn):
+    """Flux's early signal: one utterance per ``EagerEndOfTurn``, provisional (a ``TurnResumed`` may cancel it).
+
+    Comes only when the stream set ``eager_eot_threshold``.
+    """
+
+    name = "flux_eager_end_of_turn"
+    event = "EagerEndOfTurn"
+    provisional = True
+
+
 class UnknownStrategyError(KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
@@ -359,15 +424,41 @@ STRATEGIES: dict[str, tuple[Callable[..., Strategy], str]] = {
         SpeechFinalOrUtteranceEnd,
         "speech_final, or UtteranceEnd when no speech_final came",
     ),
+
     SilenceInterval.name: (SilenceInterval, "N seconds between words (default 2.0), interims included"),
     PunctuationOrGap.name: (PunctuationOrGap, "finals only: . ? ! or a gap between words (default 1.0 s)"),
     LowLatency.name: (LowLatency, "interims too: punctuation, gap or tail tolerance; may fire falsely"),
 }
 
 
+#: Flux's own decisions as strategies (they read /v2/listen logs): name -> (factory, description)
+FLUX_STRATEGIES: dict[str, tuple[Callable[..., Strategy], str]] = {
+    FluxEndOfTurn.name: (FluxEndOfTurn, "Flux (/v2/listen): the server's EndOfTurn"),
+    FluxEagerEndOfTurn.name: (
+        FluxEagerEndOfTurn,
+        "Flux (/v2/listen): the server's EagerEndOfTurn (provisional; needs eager_eot_threshold)",
+    ),
+}
+
+
+def strategies_for(api: str) -> list[str]:
+    """The names of the strategies that read `api`'s messages: the client-side ones (`STRATEGIES`)
+    for ``"v1"``, Flux's (`FLUX_STRATEGIES`) for ``"v2"``.
+
+    >>> strategies_for("v2")
+    ['flux_end_of_turn', 'flux_eager_end_of_turn']
+    """
+    if api not in ("v1", "v2"):
+        raise ValueError(f"api must be 'v1' or 'v2', got {api!r}")
+    return list(FLUX_STRATEGIES if api == "v2" else STRATEGIES)
+
+
 def make_strategy(name: str, **params: float) -> Strategy:
     """Build a strategy by name, e.g. ``make_strategy("silence_interval", seconds=1.5)``."""
-    entry = STRATEGIES.get(name.replace("-", "_"))
+    key = name.replace("-", "_")
+    entry = STRATEGIES.get(key) or FLUX_STRATEGIES.get(key)
     if entry is None:
-        raise UnknownStrategyError(f"no strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+        raise UnknownStrategyError(
+            f"no strategy {name!r}; choose one of: {', '.join(STRATEGIES)} (or for Flux: {', '.join(FLUX_STRATEGIES)})"
+        )
     return entry[0](**params)

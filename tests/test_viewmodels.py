@@ -642,12 +642,13 @@ def test_gaps_that_matter_reads_endpointing_and_utterance_end():
 
 
 def test_the_strategy_registry_covers_every_strategy_in_a_fixed_order():
-    from dgwidgets.utterances import STRATEGIES
+    from dgwidgets.utterances import FLUX_STRATEGIES, STRATEGIES
     from dgwidgets.widgets.viewmodels import STRATEGY_COLORS, strategy_color, strategy_order
 
-    assert list(STRATEGY_COLORS) == list(STRATEGIES), "one colour per shipped strategy, in the docs' order"
+    shipped = [*STRATEGIES, *FLUX_STRATEGIES]
+    assert list(STRATEGY_COLORS) == shipped, "one colour per shipped strategy (Flux's last), in the docs' order"
     assert len(set(STRATEGY_COLORS.values())) == len(STRATEGY_COLORS), "no two strategies share a colour"
-    assert strategy_order(reversed(list(STRATEGIES))) == list(STRATEGIES)
+    assert strategy_order(reversed(shipped)) == shipped
     assert strategy_order(["b_custom", "low_latency", "a_custom"]) == ["low_latency", "b_custom", "a_custom"]
     assert strategy_color("b_custom") == strategy_color("b_custom") and strategy_color("b_custom").startswith("#")
 

@@ -13,6 +13,10 @@ without a browser or a kernel.
 [1, 2, 3, 4, 6, 8, 10]
 >>> len(timeline.words), [m.time for m in timeline.speech_finals]
 (23, [5.5, 6.86, 8.09])
+
+A Flux (``/v2/listen``) log goes through the same models: the table gets one row per turn event
+(turn, event, window, transcript, end_of_turn_confidence, trigger, arrival), the timeline the
+turns' words and a marker per StartOfTurn / EagerEndOfTurn / TurnResumed / EndOfTurn.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..flux import FluxMessage, TurnInfo
 from ..protocol import ErrorMessage, Metadata, Results, SpeechStarted, UtteranceEnd
-from ..session import Received, TableFormatter
+from ..session import Received, TableFormatter, TurnFormatter
 
 __all__ = [
     "TableModel",
@@ -36,7 +41,12 @@ __all__ = [
     "Gap",
     "Marker",
     "Decision",
+    "TurnMarker",
     "ROW_KINDS",
+    "TURN_ROW_KINDS",
+    "TURN_MARKER_EVENTS",
+    "TURN_EVENT_COLORS",
+    "turn_event_color",
     "Label",
     "STRATEGY_COLORS",
     "strategy_color",
@@ -49,6 +59,24 @@ __all__ = [
 
 #: Every value a table row's "kind" can take.
 ROW_KINDS = ("interim", "final", "speech_final", "SpeechStarted", "UtteranceEnd", "Metadata", "Error", "other")
+#: The kinds of a Flux (v2) table's rows: the TurnInfo events, then the other v2 messages.
+TURN_ROW_KINDS = (
+    "Update",
+    "StartOfTurn",
+    "EagerEndOfTurn",
+    "TurnResumed",
+    "EndOfTurn",
+    "Connected",
+    "ConfigureSuccess",
+    "ConfigureFailure",
+    "Warning",
+    "Error",
+    "other",
+)
+#: The TurnInfo events the timeline marks (Update is every 0.25 s: its words fill the interim lane).
+TURN_MARKER_EVENTS = ("StartOfTurn", "EagerEndOfTurn", "TurnResumed", "EndOfTurn")
+#: What a Flux table does with Update events: one row replaced by each ("latest"), every one, or none.
+_UPDATE_MODES = ("latest", "all", "none")
 
 # Word times are floats from JSON; anything within a millisecond is the same instant
 # (the same tolerance as dgwidgets.utterances).
@@ -80,19 +108,43 @@ class TableModel:
     (11, [(9, 'speech_final', '5.500-6.860'), (10, 'interim', '6.860-7.900'), (11, 'speech_final', '6.860-8.090')])
     >>> print(model.doc_text().splitlines()[-1])
     11 6.860-8.090 ["is_final": true ] ["speech_final": true ] five five five five
+
+    A Flux log (`TurnInfo` messages) makes it a v2 table (`api` ``"v2"``): one row per turn event
+    with ``turn``, ``event``, ``window``, ``text`` (the transcript), ``confidence``
+    (end_of_turn_confidence), ``trigger`` and ``at``, numbered by TurnInfo message. With
+    ``updates="latest"`` (the default) a run of Update events is one row, replaced by each Update
+    (``updates`` counts them) and marked `superseded` once the next event arrives; ``"all"`` gives
+    each its row, ``"none"`` none.
+
+    >>> from dgwidgets.flux import TurnInfo
+    >>> flux = TableModel()
+    >>> for at, info in [(0.5, TurnInfo("Update", 0, 0.0, 0.5, "")), (0.75, TurnInfo("Update", 0, 0.0, 0.75, "")),
+    ...                  (1.01, TurnInfo("StartOfTurn", 0, 0.3, 1.0, "hi")),
+    ...                  (1.62, TurnInfo("EndOfTurn", 0, 0.3, 1.6, "hi", end_of_turn_confidence=0.8, trigger="model"))]:
+    ...     flux.add(Received(at, info))
+    >>> flux.api, [(r["event"], r["updates"], r["superseded"], r["trigger"]) for r in flux.rows]
+    ('v2', [('Update', 2, True, ''), ('StartOfTurn', 0, False, ''), ('EndOfTurn', 0, False, 'model')])
     """
 
-    def __init__(self, max_rows: int = 200) -> None:
+    def __init__(self, max_rows: int = 200, *, updates: str = "latest") -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if updates not in _UPDATE_MODES:
+            raise ValueError(f"updates must be one of {', '.join(_UPDATE_MODES)}, got {updates!r}")
+        self.updates = updates
         self.max_rows = int(max_rows)
         self._rows: deque[dict[str, Any]] = deque(maxlen=self.max_rows)
         # The doc-format line of each visible row (None for rows the docs' table has no line for),
         # kept beside the rows so the row dicts stay exactly what the browser receives.
         self._lines: deque[str | None] = deque(maxlen=self.max_rows)
         self._formatter = TableFormatter()
+        self._turns = TurnFormatter(updates=updates == "all")
         # The latest interim row of each channel's current segment: (window start, row).
         self._open_interim: dict[int, tuple[float, dict[str, Any]]] = {}
+        # v2: the row of the current run of Update events (updates="latest")
+        self._update_row: dict[str, Any] | None = None
+        #: "v1" (Results rows) until the first Flux message, then "v2" (turn event rows)
+        self.api = "v1"
         self.total = 0
 
     def __len__(self) -> int:
@@ -105,14 +157,17 @@ class TableModel:
 
     @property
     def results_count(self) -> int:
-        """How many Results rows were added (the number of the latest one)."""
-        return self._formatter.count
+        """How many Results rows were added (the number of the latest one); for Flux, TurnInfo messages."""
+        return self._turns.count if self.api == "v2" else self._formatter.count
 
     def clear(self) -> None:
         self._rows.clear()
         self._lines.clear()
         self._formatter = TableFormatter()
+        self._turns = TurnFormatter(updates=self.updates == "all")
         self._open_interim.clear()
+        self._update_row = None
+        self.api = "v1"
         self.total = 0
 
     def extend(self, entries: Iterable[Received]) -> None:
@@ -122,6 +177,9 @@ class TableModel:
     def add(self, entry: Received) -> None:
         """Add one received message as a row."""
         message = entry.message
+        if isinstance(message, (TurnInfo, FluxMessage)):
+            self._add_flux(entry)
+            return
         if isinstance(message, Results) and message.channel_index[1] > 1:
             # SessionLog names channels when its stream has several; every Results of a stream
             # carries the same count, so switching on at the first one matches its text.
@@ -139,6 +197,66 @@ class TableModel:
         self._rows.append(row)
         self._lines.append(line)
         self.total += 1
+
+    def _add_flux(self, entry: Received) -> None:
+        self.api = "v2"
+        self.total += 1
+        message = entry.message
+        line = self._turns.format(entry)
+        is_update = isinstance(message, TurnInfo) and message.event == "Update"
+        if is_update and self.updates == "none":
+            return
+        if isinstance(message, TurnInfo) and not is_update and self._update_row is not None:
+            self._update_row["superseded"] = True  # its words were the turn so far; this event says more
+            self._update_row = None
+        if is_update and self.updates == "latest" and self._update_row is not None:
+            count = self._update_row["updates"] + 1
+            self._update_row.update(self._flux_row(entry, self._turns.count), updates=count)
+            return
+        row = self._flux_row(entry, self._turns.count if isinstance(message, TurnInfo) else None)
+        if is_update and self.updates == "latest":
+            row["updates"] = 1
+            self._update_row = row
+        self._rows.append(row)
+        self._lines.append(line)
+
+    @staticmethod
+    def _flux_row(entry: Received, n: int | None) -> dict[str, Any]:
+        message = entry.message
+        row: dict[str, Any] = {
+            "n": n,
+            "kind": "other",
+            "window": "",
+            "is_final": False,
+            "speech_final": False,
+            "from_finalize": False,
+            "text": "",
+            "at": float(entry.at),
+            "channel": 0,
+            "superseded": False,
+            "turn": None,
+            "event": "",
+            "confidence": None,
+            "trigger": "",
+            "updates": 0,
+        }
+        if isinstance(message, TurnInfo):
+            row.update(
+                kind=message.event if message.event in TURN_ROW_KINDS else "other",
+                event=message.event,
+                turn=message.turn_index,
+                window=f"{message.audio_window_start:.3f}-{message.audio_window_end:.3f}",
+                is_final=message.event == "EndOfTurn",
+                text=message.transcript,
+                confidence=float(message.end_of_turn_confidence),
+                trigger=message.trigger or "",
+            )
+        elif isinstance(message, FluxMessage):
+            kind = message.type if message.type in TURN_ROW_KINDS else "other"
+            # The same words as the doc line, without its "-- " marker and arrival time.
+            text = TurnFormatter().format(Received(entry.at, message)) or ""
+            row.update(kind=kind, event=message.type, text=text[3:].rsplit(" (received at ", 1)[0])
+        return row
 
     def doc_text(self) -> str:
         """The visible rows in the documentation's format (as `SessionLog.to_text()` prints them)."""
@@ -230,6 +348,19 @@ class Marker(NamedTuple):
     channel: int = 0
 
 
+class TurnMarker(NamedTuple):
+    """A Flux TurnInfo event the timeline marks: it arrived at `at`, when the server had judged the
+    audio up to `time` (``audio_window_end``)."""
+
+    event: str
+    time: float
+    at: float
+    turn: int
+    transcript: str
+    trigger: str = ""
+    confidence: float = 0.0
+
+
 class Decision(NamedTuple):
     """An end-of-speech decision of a client-side strategy (from a `dgwidgets.utterances.Utterance`)."""
 
@@ -254,6 +385,8 @@ class TimelineView:
     speech_finals: list[Marker] = field(default_factory=list)
     utterance_ends: list[Marker] = field(default_factory=list)
     speech_starts: list[Marker] = field(default_factory=list)
+    #: Flux: StartOfTurn / EagerEndOfTurn / TurnResumed / EndOfTurn, in arrival order
+    turn_events: list[TurnMarker] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     strategies: list[str] = field(default_factory=list)
     duration: float = 0.0
@@ -291,6 +424,21 @@ class TimelineModel:
     [(0.1, False)]
     >>> [w.word for w in model.interim_words], model.duration
     (['How', 'are', 'you?'], 3.5)
+
+    A Flux log: each EndOfTurn's words are the finalized words; the open turn's words (from
+    Update, StartOfTurn, EagerEndOfTurn, TurnResumed) are the interim lane; the turn events but
+    Update are windows (EndOfTurn as a final one) and `turn_events` markers.
+
+    >>> from dgwidgets.flux import TurnInfo
+    >>> from dgwidgets.protocol import Word
+    >>> hi = (Word("hi", 0.3, 0.7, 0.9),)
+    >>> flux = TimelineModel()
+    >>> flux.add(Received(0.76, TurnInfo("StartOfTurn", 0, 0.2, 0.75, "hi", hi)))
+    >>> [w.word for w in flux.interim_words], flux.words
+    (['hi'], [])
+    >>> flux.add(Received(1.21, TurnInfo("EndOfTurn", 0, 0.2, 1.2, "hi", hi, 0.8, "model")))
+    >>> [w.word for w in flux.words], flux.interim_words, [(m.event, m.at) for m in flux.turn_events]
+    (['hi'], [], [('StartOfTurn', 0.76), ('EndOfTurn', 1.21)])
     """
 
     KINDS = ("words", "interim", "windows", "gaps", "events", "decisions")
@@ -307,6 +455,7 @@ class TimelineModel:
         self._speech_finals: list[Marker] = []
         self._utterance_ends: list[Marker] = []
         self._speech_starts: list[Marker] = []
+        self._turn_events: list[TurnMarker] = []
         self._decisions: list[Decision] = []
         self._strategies: list[str] = []
         self.duration = 0.0
@@ -335,6 +484,8 @@ class TimelineModel:
             self._speech_starts.append(Marker(message.timestamp, at, message.channel[0]))
             self._seen(message.timestamp, at)
             self._bump("events")
+        elif isinstance(message, TurnInfo):
+            self._add_turn(message, at)
 
     def add_utterance(self, strategy_name: str, utterance: Any) -> None:
         """Record a strategy's decision (a `dgwidgets.utterances.Utterance`) in the strategy's lane."""
@@ -388,11 +539,46 @@ class TimelineModel:
             channel.interim = kept
             self._bump("interim")
         if words:
-            self._add_final_words(channel, results, words)
+            self._add_final_words(channel, results.start, results.end, words)
             self._bump("words")
             self._bump("gaps")
 
-    def _add_final_words(self, channel: _Channel, results: Results, words: list[TimedWord]) -> None:
+    def _add_turn(self, info: TurnInfo, at: float) -> None:
+        channel = self._channel(0)
+        words = sorted(
+            (TimedWord(w.text, float(w.start), float(w.end), float(w.confidence), 0) for w in info.words),
+            key=lambda w: w.start,
+        )
+        self._seen(info.audio_window_end, at, *(w.end for w in words))
+        ends = info.event == "EndOfTurn"
+        if ends:
+            if channel.interim:
+                channel.interim = []
+                self._bump("interim")
+            if words:
+                self._add_final_words(channel, info.audio_window_start, info.audio_window_end, words)
+                self._bump("words")
+                self._bump("gaps")
+        elif channel.interim or words:
+            channel.interim = words
+            self._bump("interim")
+        if info.event in TURN_MARKER_EVENTS:
+            self._windows.append(Window(info.audio_window_start, info.audio_window_end, ends, False, 0, at))
+            self._bump("windows")
+            self._turn_events.append(
+                TurnMarker(
+                    info.event,
+                    info.audio_window_end,
+                    at,
+                    info.turn_index,
+                    info.transcript,
+                    info.trigger or "",
+                    float(info.end_of_turn_confidence),
+                )
+            )
+            self._bump("events")
+
+    def _add_final_words(self, channel: _Channel, start: float, end: float, words: list[TimedWord]) -> None:
         final = channel.words
         if not final or words[0].start >= final[-1].start + _EPS:
             # The usual case: finals tile the timeline, so new words go at the end and only the
@@ -403,8 +589,8 @@ class TimelineModel:
             return
         # Out of order (a repeated or overlapping final, or several channels' logs merged): a
         # later final replaces the finalized words inside its window, then gaps are redone.
-        low = min(results.start, words[0].start) - _EPS
-        high = max(results.end, words[-1].end)
+        low = min(start, words[0].start) - _EPS
+        high = max(end, words[-1].end)
         channel.words = sorted(
             [w for w in final if not (low <= w.start < high - _EPS)] + words,
             key=lambda w: w.start,
@@ -459,6 +645,11 @@ class TimelineModel:
         return list(self._speech_starts)
 
     @property
+    def turn_events(self) -> list[TurnMarker]:
+        """Flux turn events (all but Update), in arrival order."""
+        return list(self._turn_events)
+
+    @property
     def decisions(self) -> list[Decision]:
         return list(self._decisions)
 
@@ -511,6 +702,7 @@ class TimelineModel:
             speech_finals=[m for m in self._speech_finals if keep(m.time, max(m.time, m.at))],
             utterance_ends=[m for m in self._utterance_ends if keep(m.time, max(m.time, m.at))],
             speech_starts=[m for m in self._speech_starts if keep(m.time, max(m.time, m.at))],
+            turn_events=[m for m in self._turn_events if keep(min(m.time, m.at), max(m.time, m.at))],
             decisions=[d for d in self._decisions if keep(d.end, max(d.end, d.decided_at))],
             strategies=list(self._strategies),
             duration=self.duration,
@@ -546,10 +738,33 @@ STRATEGY_COLORS: dict[str, str] = {
     "silence_interval": "#a6a11f",
     "punctuation_or_gap": "#e377c2",
     "low_latency": "#393b79",
+    # Flux's own decisions (dgwidgets.utterances.FLUX_STRATEGIES), in lanes like the client-side rules
+    "flux_end_of_turn": "#a50f15",
+    "flux_eager_end_of_turn": "#fb6a4a",
 }
 # Strategies outside the registry (a user's own) get these, picked by name so a name always
 # gets the same colour.
 _EXTRA_COLORS = ("#637939", "#843c39", "#5254a3", "#8c6d31", "#7b4173")
+
+
+#: The Flux turn events' colours on the timeline: an EndOfTurn (EagerEndOfTurn) marker has the
+#: colour of the flux_end_of_turn (flux_eager_end_of_turn) lane that scores it, so the server's
+#: event and the decision read from it match; the others are apart from every colour above.
+TURN_EVENT_COLORS: dict[str, str] = {
+    "StartOfTurn": "#e6ab02",
+    "EagerEndOfTurn": STRATEGY_COLORS["flux_eager_end_of_turn"],
+    "TurnResumed": "#1b9e77",
+    "EndOfTurn": STRATEGY_COLORS["flux_end_of_turn"],
+}
+
+
+def turn_event_color(event: str) -> str:
+    """The fixed colour of a Flux turn event's markers.
+
+    >>> turn_event_color("EndOfTurn") == strategy_color("flux_end_of_turn")
+    True
+    """
+    return TURN_EVENT_COLORS.get(event, "#7f7f7f")
 
 
 def strategy_color(name: str) -> str:
