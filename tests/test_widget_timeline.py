@@ -121,7 +121,7 @@ def test_gap_over_threshold_is_its_own_trace():
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_example_draws_with_the_same_traces(name):
     plot = _loaded(name)
-    assert len(plot.figure.data) == 13
+    assert len(plot.figure.data) == 17  # 13 for /v1/listen, 4 for Flux turn events (empty here)
     assert len(plot.figure.layout.shapes) == 1
     assert plot.redraws == 1
 

@@ -17,6 +17,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..flux import FluxMessage, FluxOptions, TurnInfo
+from ..protocol import LiveOptions
 from ..session import Received, SessionLog
 from .coalesce import FollowsLog, Throttle
 from .viewmodels import TableModel
@@ -41,6 +43,12 @@ class ResultsTable(FollowsLog, anywidget.AnyWidget):
     `dg-row-final` (every is_final row), `dg-row-speech-final` and `dg-row-event`, and attributes
     `data-kind` and `data-n`; buttons copy the doc-format text and download the session as JSONL.
 
+    A Flux (``/v2/listen``) log switches the table to turn events (`api` ``"v2"``): columns #, turn,
+    event, window, transcript, end_of_turn_confidence, trigger, received at; rows `dg-row-turn`
+    with `dg-row-start-of-turn`, `dg-row-eager-end-of-turn`, `dg-row-turn-resumed`,
+    `dg-row-end-of-turn` or `dg-row-update` and `data-event`. `updates` says what to do with the
+    Update events (``"latest"``: one row per run, replaced by each; ``"all"``; ``"none"``).
+
     >>> from dgwidgets.examples import example
     >>> table = ResultsTable(max_rows=200)
     >>> table.extend(example("credit-card"))
@@ -48,6 +56,10 @@ class ResultsTable(FollowsLog, anywidget.AnyWidget):
     (11, 'final', True)
     >>> print(table.to_text().splitlines()[6])
     7 3.260-5.500 ["is_final": true ] ["speech_final": true ] two two three three three three
+    >>> flux = ResultsTable()
+    >>> flux.append(Received(1.62, TurnInfo("EndOfTurn", 0, 0.3, 1.6, "hi", end_of_turn_confidence=0.8, trigger="model")))
+    >>> flux.api, flux.rows[0]["event"], flux.rows[0]["trigger"], flux.to_text()
+    ('v2', 'EndOfTurn', 'model', 'turn 0 EndOfTurn      0.300-1.600 eot 0.80 [model] hi (received at 1.620)')
     """
 
     _esm = _STATIC / "table.js"
@@ -58,6 +70,8 @@ class ResultsTable(FollowsLog, anywidget.AnyWidget):
     total = traitlets.Int(0).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
     max_rows = traitlets.Int(200, read_only=True).tag(sync=True)
+    #: "v1" (Results rows) or "v2" (Flux turn events), from what the table shows
+    api = traitlets.Unicode("v1").tag(sync=True)
 
     def __init__(
         self,
@@ -66,12 +80,13 @@ class ResultsTable(FollowsLog, anywidget.AnyWidget):
         log: SessionLog | None = None,
         title: str = "",
         max_fps: float = 20.0,
+        updates: str = "latest",
         **kwargs: Any,
     ) -> None:
         super().__init__(title=title, **kwargs)
         self._throttle = Throttle(self._push, rate=max_fps)
         self.set_trait("max_rows", int(max_rows))
-        self.model = TableModel(max_rows=max_rows)
+        self.model = TableModel(max_rows=max_rows, updates=updates)
         # Not `self.log`: ipywidgets uses that name for its logger.
         #: The session the table exports (its own, or the one given to `load`/`follow`).
         self.session_log = SessionLog()
@@ -115,6 +130,10 @@ class ResultsTable(FollowsLog, anywidget.AnyWidget):
 
     def _record(self, entry: Received) -> None:
         if self._owns_log:
+            # The table's own log takes the API of what it is given, so its text and JSONL read right.
+            api = "v2" if isinstance(entry.message, (TurnInfo, FluxMessage)) else "v1"
+            if api != self.session_log.api and not self.session_log.entries:
+                self.session_log.options = FluxOptions() if api == "v2" else LiveOptions()
             # Straight into the list: SessionLog.append would make a new Received and notify
             # subscribers, and this entry was already received elsewhere.
             self.session_log.entries.append(entry)
@@ -140,12 +159,13 @@ class ResultsTable(FollowsLog, anywidget.AnyWidget):
         with self.hold_sync():
             self.rows = [dict(row) for row in self.model.rows]
             self.total = self.model.total
+            self.api = self.model.api
 
     # -- export -------------------------------------------------------------------------------
 
     def to_text(self, *, events: bool = True) -> str:
-        """The whole session as the documentation's table (as `SessionLog.to_text()`)."""
-        return self.session_log.to_text(events=events)
+        """The whole session as the documentation's table (as `SessionLog.to_text()`; Flux: its turn events)."""
+        return self.session_log.to_text(events=events, updates=self.model.updates == "all")
 
     def to_jsonl(self) -> str:
         """The whole session as a JSONL SessionLog file (`SessionLog.load` reads it back)."""

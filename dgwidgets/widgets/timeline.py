@@ -12,7 +12,12 @@ Lanes, top to bottom, with stream time (seconds of audio) on x:
   ms where a label fits, and always when the gap is at least `endpointing` or `utterance_end_ms`
   (see `set_thresholds`);
 - **events**: speech_final at each such final's end, UtteranceEnd at `last_word_end` with a line to
-  when it arrived, SpeechStarted at its timestamp with a line to its arrival;
+  when it arrived, SpeechStarted at its timestamp with a line to its arrival; for a Flux
+  (``/v2/listen``) log, StartOfTurn, EagerEndOfTurn, TurnResumed and EndOfTurn, each its own
+  legend entry and colour (`viewmodels.TURN_EVENT_COLORS`: EndOfTurn's is the flux_end_of_turn
+  lane's), a big marker when it arrived with a dotted line back to the audio the server had
+  judged (``audio_window_end``). A Flux log's words lane holds each EndOfTurn's words, its
+  interim lane the open turn's words, its windows lane the turn events' audio windows;
 - one lane per client-side strategy: a marker when it decided (open when it relied on interim
   words) and a line back to the end of the utterance's last word (the decision's latency). Lane
   order and colour come from one registry (`viewmodels.STRATEGY_COLORS`), so a strategy looks
@@ -44,6 +49,7 @@ from ..session import Received, SessionLog
 from .coalesce import FollowsLog, Throttle
 from .viewmodels import (
     STRATEGY_COLORS,
+    TURN_MARKER_EVENTS,
     TimelineModel,
     TimelineView,
     confidence_color,
@@ -51,6 +57,7 @@ from .viewmodels import (
     gaps_that_matter,
     strategy_color,
     strategy_order,
+    turn_event_color,
 )
 
 __all__ = ["WordTimeline", "Throttle", "LANES"]  # Throttle re-exported for existing imports
@@ -79,6 +86,13 @@ _MARGIN = {"l": 10, "r": 10, "t": 20, "b": 10}
 _SCALE_STEP = 1.1  # labels are fitted at the px-per-second scale rounded down to a power of this
 _LANE_FONT_PX = 7.5  # width per character of the lane names on the y axis (12 px font)
 _TICK = 0.07  # half-height of a bracket's end ticks, in lane units
+# Flux turn events in the events lane: (offset from the lane, marker symbol).
+_TURN_MARKS = {
+    "EndOfTurn": (0.3, "star"),
+    "EagerEndOfTurn": (0.1, "diamond-open"),
+    "TurnResumed": (-0.1, "triangle-left"),
+    "StartOfTurn": (-0.3, "triangle-right"),
+}
 _EMPTY = np.array([], dtype=float)
 
 
@@ -128,6 +142,18 @@ class WordTimeline(FollowsLog, widgets.VBox):
     (23, [5.5, 6.86, 8.09])
     >>> plot.set_playhead(2.5); plot.refresh(); plot.figure.layout.shapes[0].x0
     2.5
+
+    A Flux log, with Flux's decisions in their lanes:
+
+    >>> from dgwidgets.flux import FluxOptions, TurnInfo
+    >>> from dgwidgets.protocol import Word
+    >>> from dgwidgets.utterances import FluxEndOfTurn
+    >>> hi = (Word("hi", 0.3, 0.7, 0.9),)
+    >>> flux = SessionLog.from_messages([(0.56, TurnInfo("StartOfTurn", 0, 0.2, 0.5, "hi", hi)),
+    ...     (1.21, TurnInfo("EndOfTurn", 0, 0.2, 1.2, "hi", hi, 0.8, "model"))], options=FluxOptions())
+    >>> plot.load(flux, {"flux_end_of_turn": FluxEndOfTurn().run(flux)})
+    >>> plot.trace("EndOfTurn").x.tolist()[:2], plot.strategy_trace("flux_end_of_turn").x.tolist()[:2]
+    ([1.21, 1.2], [0.7, 1.21])
     """
 
     def __init__(
@@ -234,6 +260,15 @@ class WordTimeline(FollowsLog, widgets.VBox):
             marker={"symbol": "triangle-right", "color": _COLORS["speech_started"]},
             hovertemplate="%{hovertext}<extra>SpeechStarted</extra>",
         )
+        for event in TURN_MARKER_EVENTS:
+            color = turn_event_color(event)
+            fig.add_scatter(
+                name=event,
+                mode="lines+markers",
+                line={"color": color, "width": 1.5, "dash": "dot"},
+                marker={"symbol": _TURN_MARKS[event][1], "color": color, "line": {"width": 2, "color": color}},
+                hovertemplate="%{hovertext}<extra>" + event + "</extra>",
+            )
         # The playhead is a layout shape (one moving line); this empty trace is its legend entry.
         fig.add_scatter(
             name="playhead (audio sent)",
@@ -549,6 +584,27 @@ class WordTimeline(FollowsLog, widgets.VBox):
                 marker_size=np.tile([14.0, 7.0, 0.0], len(markers)),
                 hovertext=[
                     text for m in markers for text in (f"{label}={m.time:.3f} s", f"arrived at {m.at:.3f} s", "")
+                ],
+            )
+        for event in TURN_MARKER_EVENTS:
+            markers = [m for m in view.turn_events if m.event == event]
+            y = lane + _TURN_MARKS[event][0]
+            # A big marker when it arrived, a dotted line back to a dot at the audio it judged.
+            self._set(
+                event,
+                x=_nan_joined((m.at, m.time) for m in markers),
+                y=_nan_joined((y, y) for _ in markers),
+                marker_size=np.tile([13.0, 6.0, 0.0], len(markers)),
+                hovertext=[
+                    text
+                    for m in markers
+                    for text in (
+                        f"turn {m.turn} {m.event} arrived at {m.at:.3f} s"
+                        f"{f' (trigger {m.trigger})' if m.trigger else ''}<br>"
+                        f"end_of_turn_confidence {m.confidence:.2f}<br>{m.transcript or '(no words)'}",
+                        f"audio judged up to {m.time:.3f} s",
+                        "",
+                    )
                 ],
             )
 

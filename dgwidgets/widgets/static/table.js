@@ -3,6 +3,16 @@
 // the whole session's doc text and JSONL are asked for on demand with model.send().
 
 const COLUMNS = ["#", "window", "is_final", "speech_final", "transcript"];
+// A Flux (/v2/listen) table: one row per turn event.
+const TURN_COLUMNS = ["#", "turn", "event", "window", "transcript", "end_of_turn_confidence", "trigger", "received at"];
+// The TurnInfo events' row classes (dg-row-start-of-turn, …).
+const TURN_CLASSES = {
+  Update: "dg-row-update",
+  StartOfTurn: "dg-row-start-of-turn",
+  EagerEndOfTurn: "dg-row-eager-end-of-turn",
+  TurnResumed: "dg-row-turn-resumed",
+  EndOfTurn: "dg-row-end-of-turn",
+};
 // Within this many pixels of the bottom counts as "at the bottom" (sub-pixel scroll positions).
 const BOTTOM_SLACK = 12;
 
@@ -31,20 +41,50 @@ function rowClasses(row) {
   return classes.join(" ");
 }
 
+function eventRow(tr, row, columns) {
+  tr.append(el("td", "dg-col-n", "--"));
+  const td = el("td", "dg-col-event");
+  td.colSpan = columns - 1;
+  td.append(el("span", "dg-event-kind", row.kind), document.createTextNode(" " + stripKind(row)));
+  tr.append(td);
+  return tr;
+}
+
+function renderTurnRow(row) {
+  const classes = ["dg-row", "dg-row-turn", TURN_CLASSES[row.event] || "dg-row-other-turn"];
+  if (row.superseded) classes.push("dg-row-superseded");
+  if (row.n === null || row.n === undefined) classes.push("dg-row-event");
+  const tr = el("tr", classes.join(" "));
+  tr.dataset.kind = row.kind;
+  tr.dataset.n = row.n === null || row.n === undefined ? "" : String(row.n);
+  tr.dataset.event = row.event || "";
+  tr.title = `received at ${Number(row.at).toFixed(3)} s`;
+  if (row.n === null || row.n === undefined) return eventRow(tr, row, TURN_COLUMNS.length);
+  tr.append(el("td", "dg-col-n", String(row.n)));
+  tr.append(el("td", "dg-col-turn", String(row.turn)));
+  const event = el("td", "dg-col-turn-event");
+  event.append(el("span", "dg-turn-event", row.event));
+  if (row.updates > 1) event.append(el("span", "dg-badge dg-badge-updates", `×${row.updates}`));
+  tr.append(event);
+  tr.append(el("td", "dg-col-window", row.window));
+  const text = el("td", "dg-col-text");
+  text.append(row.text ? document.createTextNode(row.text) : el("span", "dg-empty", "(no words)"));
+  tr.append(text);
+  tr.append(el("td", "dg-col-confidence", Number(row.confidence ?? 0).toFixed(2)));
+  const trigger = el("td", "dg-col-trigger");
+  if (row.trigger) trigger.append(el("span", "dg-badge dg-badge-trigger", row.trigger));
+  tr.append(trigger);
+  tr.append(el("td", "dg-col-at", Number(row.at).toFixed(3)));
+  return tr;
+}
+
 function renderRow(row) {
   const tr = el("tr", rowClasses(row));
   tr.dataset.kind = row.kind;
   tr.dataset.n = row.n === null || row.n === undefined ? "" : String(row.n);
   tr.dataset.channel = String(row.channel ?? 0);
   tr.title = `received at ${Number(row.at).toFixed(3)} s`;
-  if (row.n === null || row.n === undefined) {
-    tr.append(el("td", "dg-col-n", "--"));
-    const td = el("td", "dg-col-event");
-    td.colSpan = COLUMNS.length - 1;
-    td.append(el("span", "dg-event-kind", row.kind), document.createTextNode(" " + stripKind(row)));
-    tr.append(td);
-    return tr;
-  }
+  if (row.n === null || row.n === undefined) return eventRow(tr, row, COLUMNS.length);
   tr.append(el("td", "dg-col-n", String(row.n)));
   tr.append(el("td", "dg-col-window", row.window));
   const isFinal = el("td", "dg-col-flag");
@@ -107,8 +147,15 @@ function render({ model, el: root }) {
   const table = el("table", "dg-table");
   const thead = el("thead");
   const headRow = el("tr");
-  for (const name of COLUMNS) headRow.append(el("th", "", name));
   thead.append(headRow);
+  let drawnApi = null;
+  const drawColumns = () => {
+    const api = model.get("api") || "v1";
+    if (api === drawnApi) return;
+    drawnApi = api;
+    root.dataset.api = api;
+    headRow.replaceChildren(...(api === "v2" ? TURN_COLUMNS : COLUMNS).map((name) => el("th", "", name)));
+  };
   const tbody = el("tbody");
   table.append(thead, tbody);
   scroller.append(table);
@@ -159,9 +206,11 @@ function render({ model, el: root }) {
   };
 
   const drawRows = () => {
+    drawColumns();
     const rows = model.get("rows") || [];
+    const render = model.get("api") === "v2" ? renderTurnRow : renderRow;
     const fragment = document.createDocumentFragment();
-    for (const row of rows) fragment.append(renderRow(row));
+    for (const row of rows) fragment.append(render(row));
     tbody.replaceChildren(fragment);
     drawHeader();
     if (stick) toBottom();
@@ -212,12 +261,14 @@ function render({ model, el: root }) {
   });
 
   model.on("change:rows", drawRows);
+  model.on("change:api", drawRows);
   model.on("change:total", drawHeader);
   model.on("change:title", drawHeader);
   drawRows();
 
   return () => {
     model.off("change:rows", drawRows);
+    model.off("change:api", drawRows);
     model.off("change:total", drawHeader);
     model.off("change:title", drawHeader);
     model.off("msg:custom", onMessage);
