@@ -5,6 +5,7 @@ stderr as ``dgwidgets: error: …``; exit status 0 on success, 1 when the work f
 a lost connection), 2 for a usage error, 130 when interrupted.
 
     dgwidgets stream sample:credit-card --local --interim-results --endpointing 300
+    dgwidgets stream sample:voice-agent --local --flux --eager-eot-threshold 0.5
     dgwidgets replay doc:credit-card --speed 0
     dgwidgets replay session.jsonl --format jsonl
     dgwidgets serve --port 8765
@@ -23,10 +24,11 @@ from typing import TextIO
 
 from . import __version__
 from .examples import EXAMPLES, UnknownExampleError, example
+from .flux import FLUX_MODELS, FluxOptions
 from .protocol import LiveOptions, OptionsError
 from .replay import replay
-from .session import Received, SessionFileError, SessionLog, TableFormatter
-from .utterances import STRATEGIES, Strategy, UnknownStrategyError, Utterance, make_strategy
+from .session import Received, SessionFileError, SessionLog, TableFormatter, TurnFormatter
+from .utterances import FLUX_STRATEGIES, STRATEGIES, Strategy, UnknownStrategyError, Utterance, make_strategy
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -53,17 +55,31 @@ def format_utterance(utterance: Utterance) -> str:
 
 
 class LivePrinter:
-    """Prints entries as they arrive, as the doc table or as JSONL, plus a strategy's utterances."""
+    """Prints entries as they arrive, as the doc table or as JSONL, plus a strategy's utterances.
+
+    For a Flux stream (`api` ``"v2"``) the table is one line per turn event (`TurnFormatter`;
+    Update events only with `updates`).
+    """
 
     def __init__(
-        self, out: TextIO, *, fmt: str, strategy: Strategy | None, channels: int = 1, beep: bool = False
+        self,
+        out: TextIO,
+        *,
+        fmt: str,
+        strategy: Strategy | None,
+        channels: int = 1,
+        beep: bool = False,
+        api: str = "v1",
+        updates: bool = False,
     ) -> None:
         self.out = out
         self.fmt = fmt
         self.strategy = strategy
         self.beep = beep
         self.utterances: list[Utterance] = []
-        self.table = TableFormatter(show_channel=channels > 1)
+        self.table: TableFormatter | TurnFormatter = (
+            TurnFormatter(updates=updates) if api == "v2" else TableFormatter(show_channel=channels > 1)
+        )
 
     def header(self, log: SessionLog) -> None:
         if self.fmt == "jsonl":
@@ -107,9 +123,16 @@ def _load_source(source: str) -> SessionLog:
     return SessionLog.load(source)
 
 
-def _strategy(args: argparse.Namespace) -> Strategy | None:
+def _strategy(args: argparse.Namespace, api: str = "v1") -> Strategy | None:
     if not args.strategy:
         return None
+    if api == "v2" and args.strategy not in FLUX_STRATEGIES:
+        raise UsageError(
+            f"--strategy {args.strategy} reads /v1/listen Results; a Flux stream decides itself: "
+            f"choose {' or '.join(FLUX_STRATEGIES)}"
+        )
+    if api == "v1" and args.strategy in FLUX_STRATEGIES:
+        raise UsageError(f"--strategy {args.strategy} reads Flux (/v2/listen) turn events: add --flux")
     params = {}
     for item in args.strategy_param or ():
         key, sep, value = item.partition("=")
@@ -131,7 +154,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     log = _load_source(args.source)
     if log.recovered_from_truncation:
         print("dgwidgets: note: the file's last line was cut off mid-write and was skipped", file=sys.stderr)
-    printer = LivePrinter(sys.stdout, fmt=args.format, strategy=_strategy(args), channels=log.channels)
+    printer = LivePrinter(
+        sys.stdout,
+        fmt=args.format,
+        strategy=_strategy(args, log.api),
+        channels=log.channels,
+        api=log.api,
+        updates=args.updates,
+    )
     printer.header(log)
     asyncio.run(replay(log, printer, speed=args.speed))
     printer.finish(log.entries[-1].at if log.entries else None)
@@ -174,6 +204,65 @@ def _options_from_args(args: argparse.Namespace, keyterms: tuple[str, ...]) -> L
     return LiveOptions.from_query(options.to_params() + extra_params)
 
 
+#: v1-only flags of `stream` (what a Flux stream would not use), as (argument name, flag).
+_V1_ONLY = (
+    ("interim_results", "--interim-results"),
+    ("endpointing", "--endpointing"),
+    ("utterance_end_ms", "--utterance-end-ms"),
+    ("vad_events", "--vad-events"),
+    ("punctuate", "--punctuate"),
+    ("smart_format", "--smart-format"),
+    ("no_delay", "--no-delay"),
+    ("multichannel", "--multichannel"),
+)
+_FLUX_ONLY = (
+    ("eot_threshold", "--eot-threshold"),
+    ("eager_eot_threshold", "--eager-eot-threshold"),
+    ("eot_timeout_ms", "--eot-timeout-ms"),
+    ("updates", "--updates"),
+)
+
+
+def _check_api_flags(args: argparse.Namespace) -> None:
+    """Flags of the other API are a usage error that names them (not silently dropped)."""
+    if args.flux:
+        used = [flag for name, flag in _V1_ONLY if getattr(args, name) not in (None, False)]
+        if args.language != "en":
+            used.append("--language")
+        if used:
+            raise UsageError(
+                f"{', '.join(used)} {'is a' if len(used) == 1 else 'are'} /v1/listen option{'s' * (len(used) > 1)}: "
+                "a Flux stream (--flux) has no interim/final results, endpointing or UtteranceEnd; it takes "
+                "--eot-threshold, --eager-eot-threshold, --eot-timeout-ms and --keyterm"
+            )
+    else:
+        used = [flag for name, flag in _FLUX_ONLY if getattr(args, name) not in (None, False)]
+        if used:
+            raise UsageError(f"{', '.join(used)} {'is a' if len(used) == 1 else 'are'} Flux option{'s' * (len(used) > 1)}: add --flux")
+
+
+def _flux_options_from_args(args: argparse.Namespace, keyterms: tuple[str, ...]) -> FluxOptions:
+    ignored = (("numerals", "true"),) if args.numerals else ()
+    options = FluxOptions(
+        model=args.model or FLUX_MODELS[0],
+        eot_threshold=0.7 if args.eot_threshold is None else args.eot_threshold,
+        eager_eot_threshold=args.eager_eot_threshold,
+        eot_timeout_ms=5000 if args.eot_timeout_ms is None else args.eot_timeout_ms,
+        keyterm=tuple(args.keyterm or ()) or keyterms,
+        ignored=ignored,
+    )
+    extra_params = []
+    for item in args.param or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param wants KEY=VALUE (e.g. mip_opt_out=true), got {item!r}")
+        extra_params.append((key.strip(), value))
+    if not extra_params:
+        return options
+    # as for v1: modelled names land in their fields; others are sent as they are (a local server refuses them)
+    return FluxOptions.from_query(options.to_params() + extra_params, keep_unknown=True)
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     from .audio import UNPACED_NOTE, AudioError, open_source
     from .client import Backend, LiveClient, StreamError
@@ -183,14 +272,21 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise UsageError("--speed must be >= 0 (0 streams as fast as the server takes it)")
     if sum(bool(x) for x in (args.local, args.url)) > 1:
         raise UsageError("choose one backend: --local or --url")
+    _check_api_flags(args)
+    api = "v2" if args.flux else "v1"
+    strategy = _strategy(args, api)
     keyterms: tuple[str, ...] = ()
     if args.source.startswith("sample:") and not args.keyterm:
         # a sample knows the phrases that bias the local recognizer (pass --keyterm to override)
         with contextlib.suppress(UnknownSampleError):
             keyterms = tuple(sample(args.source.removeprefix("sample:")).keyterms)
-    options = _options_from_args(args, keyterms)
-    for note in options.advice():
-        print(f"dgwidgets: note: {note}", file=sys.stderr)
+    options: LiveOptions | FluxOptions
+    if args.flux:
+        options = _flux_options_from_args(args, keyterms)
+    else:
+        options = _options_from_args(args, keyterms)
+        for note in options.advice():
+            print(f"dgwidgets: note: {note}", file=sys.stderr)
     if args.speed == 0 and args.source != "mic":
         print(f"dgwidgets: note: --speed 0 streams {UNPACED_NOTE}", file=sys.stderr)
     try:
@@ -202,14 +298,22 @@ def cmd_stream(args: argparse.Namespace) -> int:
         backend = Backend.resolve(url=args.url, api_key=args.api_key, local=args.local)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if backend.kind == "local":
+    if backend.kind == "local" and isinstance(options, LiveOptions):
         for note in options.local_engine_notes():
             print(f"dgwidgets: warning: {note}", file=sys.stderr)
     printer = LivePrinter(
-        sys.stdout, fmt=args.format, strategy=_strategy(args), beep=args.beep, channels=options.channels
+        sys.stdout,
+        fmt=args.format,
+        strategy=strategy,
+        beep=args.beep,
+        channels=options.channels,
+        api=api,
+        updates=args.updates,
     )
     client = LiveClient(backend, options, save=args.save, on_message=printer)
-    print(f"dgwidgets: streaming {args.source} to {backend.kind} engine {backend.url}", file=sys.stderr)
+    print(
+        f"dgwidgets: streaming {args.source} to {backend.kind} engine {backend.listen_url(api)}", file=sys.stderr
+    )
     printer.header(client.log)
     status = EXIT_OK
     try:
@@ -229,6 +333,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def _print_summary(client, printer: LivePrinter) -> None:
     log = client.log
+    if log.api == "v2":
+        return _print_flux_summary(client, printer)
     results = log.results()
     lines = [
         f"audio {client.audio_seconds:.2f} s, {len(log)} messages ({len(results)} results, "
@@ -240,6 +346,26 @@ def _print_summary(client, printer: LivePrinter) -> None:
     elif printer.utterances:
         latencies = ", ".join(f"{u.latency * 1000:.0f}" for u in printer.utterances)
         lines.append(f"end-of-speech latency per utterance (ms after its last word): {latencies}")
+    for line in lines:
+        print(f"dgwidgets: {line}", file=sys.stderr)
+
+
+def _print_flux_summary(client, printer: LivePrinter) -> None:
+    log = client.log
+    ends = [e for e in log.entries if getattr(e.message, "event", None) == "EndOfTurn"]
+    triggers = [e.message.trigger or "?" for e in ends]
+    counts = ", ".join(f"{t} {triggers.count(t)}" for t in dict.fromkeys(triggers))
+    lines = [
+        f"audio {client.audio_seconds:.2f} s, {len(log)} messages ({len(log.turns())} TurnInfo, "
+        f"{len(log.turns('Update'))} of them Update; {len(ends)} EndOfTurn{f': {counts}' if counts else ''})",
+        f"request id {client.request_id or 'none'}",
+    ]
+    spoken = [e for e in ends if e.message.words]
+    if spoken and log.info.get("clock") == "unpaced":
+        lines.append("end-of-turn latency: not measured (the audio was sent unpaced, --speed 0)")
+    elif spoken:
+        latencies = ", ".join(f"{(e.at - e.message.words[-1].end) * 1000:.0f}" for e in spoken)
+        lines.append(f"EndOfTurn latency per turn (ms after its last word, on arrival): {latencies}")
     for line in lines:
         print(f"dgwidgets: {line}", file=sys.stderr)
 
@@ -259,7 +385,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
-    for name, (_, description) in STRATEGIES.items():
+    for name, (_, description) in {**STRATEGIES, **FLUX_STRATEGIES}.items():
         print(f"{name:<32} {description}")
     return EXIT_OK
 
@@ -321,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--speed", type=float, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = all at once"
     )
+    rp.add_argument("--updates", action="store_true", help="a Flux session: print its Update events too")
     _add_strategy_args(rp)
     rp.set_defaults(func=cmd_replay)
 
@@ -334,7 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("source", metavar="SOURCE", help="sample:NAME (see `dgwidgets samples`), an audio file, or mic")
     backend = sm.add_argument_group("backend")
     backend.add_argument("--local", action="store_true", help="use the embedded local engine (offline, no key)")
-    backend.add_argument("--url", help="a /v1/listen websocket URL, e.g. ws://127.0.0.1:8765/v1/listen")
+    backend.add_argument(
+        "--url",
+        help="a /v1/listen websocket URL, e.g. ws://127.0.0.1:8765/v1/listen (with --flux its /v2/listen is used)",
+    )
     backend.add_argument("--api-key", help="Deepgram API key (better: set DEEPGRAM_API_KEY; it is never printed)")
     params = sm.add_argument_group("live parameters (Deepgram's names and defaults)")
     params.add_argument("--interim-results", action="store_true", help="send interim results (is_final: false)")
@@ -362,6 +492,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="any other query parameter, e.g. diarize=true or extra=room:7b (repeatable); "
         "the local engine warns about those it ignores",
     )
+    fx = sm.add_argument_group(
+        "Flux (/v2/listen, Deepgram's turn-taking API): TurnInfo events instead of Results",
+    )
+    fx.add_argument("--flux", action="store_true", help="stream to /v2/listen (model flux-general-en)")
+    fx.add_argument("--eot-threshold", type=float, metavar="X", help="confidence that ends a turn, 0.5-1.0 (default 0.7)")
+    fx.add_argument(
+        "--eager-eot-threshold", type=float, metavar="Y", help="EagerEndOfTurn/TurnResumed from this confidence, 0.3-0.9"
+    )
+    fx.add_argument(
+        "--eot-timeout-ms", type=int, metavar="MS", help="silence that ends a turn anyway, 500-60000 (default 5000)"
+    )
+    fx.add_argument("--updates", action="store_true", help="also print the Update events (4 a second of audio)")
     out = sm.add_argument_group("output")
     out.add_argument(
         "--speed", type=float, default=1.0, help="1 = real time (default), 2 = twice as fast, 0 = no pacing"
@@ -414,8 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_strategy_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strategy",
-        choices=sorted(STRATEGIES),
-        help="also print the utterances this end-of-speech strategy detects",
+        choices=sorted(STRATEGIES) + list(FLUX_STRATEGIES),
+        help="also print the utterances this end-of-speech strategy detects (with --flux: flux_end_of_turn "
+        "or flux_eager_end_of_turn)",
     )
     parser.add_argument(
         "--strategy-param",
