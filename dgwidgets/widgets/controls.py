@@ -9,6 +9,12 @@ into the kernel at once and the field is emptied, so the key is never kept in wi
 >>> panel = ParameterPanel(source="sample:dictation-pauses", endpointing=500, interim_results=True)
 >>> panel.options().to_query().startswith("interim_results=true&endpointing=500")
 True
+
+With ``api="v2"`` (or the API toggle) the panel shows Flux's controls instead and `options()`
+gives `FluxOptions`:
+
+>>> ParameterPanel(api="v2", eager_eot_threshold=0.5).options().to_query()
+'model=flux-general-en&eager_eot_threshold=0.5'
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..client import API_KEY_ENV, Backend
+from ..flux import EAGER_EOT_THRESHOLD_RANGE, EOT_THRESHOLD_RANGE, EOT_TIMEOUT_RANGE, FluxOptions
 from ..protocol import DEFAULT_ENDPOINTING_MS, MIN_UTTERANCE_END_MS, LiveOptions, OptionsError
 from ..samples import samples
 
@@ -41,6 +48,7 @@ _MODELS = (
     ("pocketsphinx (local only: the classic recognizer, interims rewritten a lot)", "pocketsphinx"),
 )
 _SPEEDS = (("real time (1×)", 1.0), ("2×", 2.0), ("as fast as possible", 0.0))
+_APIS = (("/v1/listen: Results, endpointing, UtteranceEnd", "v1"), ("/v2/listen: Flux turns", "v2"))
 _DESCRIPTION = {"description_width": "initial"}
 
 
@@ -55,7 +63,12 @@ def _source_choices() -> list[tuple[str, str]]:
 
 
 class ParameterPanel(W.VBox):
-    """Controls for the source, the backend and the live parameters (Deepgram's ranges and defaults)."""
+    """Controls for the source, the backend and the live parameters (Deepgram's ranges and defaults).
+
+    The API toggle (`api`: ``"v1"`` or ``"v2"``) picks ``/v1/listen`` (interim results, endpointing,
+    UtteranceEnd, …) or Flux's ``/v2/listen`` (``eot_threshold``, ``eager_eot_threshold``,
+    ``eot_timeout_ms``); only the chosen API's controls are shown, keyterms and the source are shared.
+    """
 
     def __init__(
         self,
@@ -76,7 +89,13 @@ class ParameterPanel(W.VBox):
         keyterms: tuple[str, ...] | list[str] | None = None,
         model: str | None = None,
         params: str = "",
+        api: str = "v1",
+        eot_threshold: float = 0.7,
+        eager_eot_threshold: float | None = None,
+        eot_timeout_ms: int = 5000,
     ) -> None:
+        if api not in dict(_APIS).values():
+            raise ValueError(f"api must be 'v1' (/v1/listen) or 'v2' (Flux, /v2/listen), got {api!r}")
         self._api_key = api_key
         self._uploaded: Path | None = None
         backend = backend or os.environ.get(BACKEND_ENV) or "local"
@@ -166,25 +185,71 @@ class ParameterPanel(W.VBox):
         )
         self.message = W.HTML(layout=W.Layout(min_height="1.5em"))
 
+        self.api = W.ToggleButtons(options=_APIS, value=api, description="API", style=_DESCRIPTION)
+        self.eot_threshold = W.FloatSlider(
+            value=eot_threshold,
+            min=EOT_THRESHOLD_RANGE[0],
+            max=EOT_THRESHOLD_RANGE[1],
+            step=0.05,
+            description="eot_threshold",
+            style=_DESCRIPTION,
+            continuous_update=False,
+            readout_format=".2f",
+            layout=W.Layout(width="420px"),
+        )
+        self.eager_on = W.Checkbox(
+            value=eager_eot_threshold is not None, description="eager_eot_threshold", indent=False
+        )
+        self.eager_eot_threshold = W.FloatSlider(
+            value=eager_eot_threshold if eager_eot_threshold is not None else 0.5,
+            min=EAGER_EOT_THRESHOLD_RANGE[0],
+            max=EAGER_EOT_THRESHOLD_RANGE[1],
+            step=0.05,
+            continuous_update=False,
+            readout_format=".2f",
+            layout=W.Layout(width="300px"),
+        )
+        self.eot_timeout_ms = W.IntSlider(
+            value=eot_timeout_ms,
+            min=EOT_TIMEOUT_RANGE[0],
+            max=EOT_TIMEOUT_RANGE[1],
+            step=100,
+            description="eot_timeout_ms",
+            style=_DESCRIPTION,
+            continuous_update=False,
+            layout=W.Layout(width="520px"),
+        )
+        # Each API's own controls, shown only while that API is chosen.
+        self._v1_boxes = [
+            W.HBox(
+                [
+                    self.interim_results,
+                    self.vad_events,
+                    self.punctuate,
+                    self.smart_format,
+                    self.numerals,
+                    self.no_delay,
+                ]
+            ),
+            W.HBox([self.endpointing, self.endpointing_off]),
+            W.HBox([self.utterance_end_on, self.utterance_end_ms]),
+            W.HBox([self.model]),
+        ]
+        self._v2_boxes = [
+            W.HBox([self.eot_threshold]),
+            W.HBox([self.eager_on, self.eager_eot_threshold]),
+            W.HBox([self.eot_timeout_ms]),
+        ]
+
         super().__init__(
             children=[
                 W.HBox([self.source, self.speed]),
                 self.upload,
                 W.HBox([self.backend_choice]),
                 W.HBox([self.api_key, self.key_state, self.url]),
-                W.HBox(
-                    [
-                        self.interim_results,
-                        self.vad_events,
-                        self.punctuate,
-                        self.smart_format,
-                        self.numerals,
-                        self.no_delay,
-                    ]
-                ),
-                W.HBox([self.endpointing, self.endpointing_off]),
-                W.HBox([self.utterance_end_on, self.utterance_end_ms]),
-                self.model,
+                W.HBox([self.api]),
+                *self._v1_boxes,
+                *self._v2_boxes,
                 self.keyterms,
                 self.params,
                 self.message,
@@ -208,19 +273,49 @@ class ParameterPanel(W.VBox):
             self.params,
             self.url,
             self.speed,
+            self.eot_threshold,
+            self.eager_on,
+            self.eager_eot_threshold,
+            self.eot_timeout_ms,
         ):
             control.observe(self._validate, names="value")
+        self.api.observe(self._on_api, names="value")
         self.source.observe(self._on_source, names="value")
         self.backend_choice.observe(self._on_backend, names="value")
         self.api_key.observe(self._on_key, names="value")
         self.upload.observe(self._on_upload, names="value")
         self._on_backend()
         self._on_source()
+        self._on_api()
 
     # -- what the panel says --------------------------------------------------------------------
 
-    def options(self) -> LiveOptions:
-        """The chosen parameters as LiveOptions (raises OptionsError naming the parameter)."""
+    @property
+    def api_value(self) -> str:
+        """The chosen API: ``"v1"`` (``/v1/listen``) or ``"v2"`` (Flux, ``/v2/listen``)."""
+        return str(self.api.value)
+
+    def _keyterm_tuple(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.keyterms.value.split(",") if k.strip())
+
+    def flux_options(self) -> FluxOptions:
+        """The Flux controls as FluxOptions (raises OptionsError naming the parameter)."""
+        options = FluxOptions(
+            eot_threshold=round(float(self.eot_threshold.value), 4),
+            eager_eot_threshold=round(float(self.eager_eot_threshold.value), 4) if self.eager_on.value else None,
+            eot_timeout_ms=int(self.eot_timeout_ms.value),
+            keyterm=self._keyterm_tuple(),
+        )
+        more = self.params.value.strip().lstrip("?")
+        if not more:
+            return options
+        return FluxOptions.from_query(options.to_query() + "&" + more, keep_unknown=True)
+
+    def options(self) -> LiveOptions | FluxOptions:
+        """The chosen parameters as LiveOptions, or FluxOptions when the API is v2 (raises OptionsError
+        naming the parameter)."""
+        if self.api_value == "v2":
+            return self.flux_options()
         options = LiveOptions(
             interim_results=self.interim_results.value,
             endpointing=False if self.endpointing_off.value else int(self.endpointing.value),
@@ -230,7 +325,7 @@ class ParameterPanel(W.VBox):
             smart_format=self.smart_format.value,
             numerals=self.numerals.value,
             no_delay=self.no_delay.value,
-            keyterm=tuple(k.strip() for k in self.keyterms.value.split(",") if k.strip()),
+            keyterm=self._keyterm_tuple(),
             model=self.model.value,
         )
         more = self.params.value.strip().lstrip("?")
@@ -270,6 +365,8 @@ class ParameterPanel(W.VBox):
             for control in getattr(box, "children", (box,)):
                 if hasattr(control, "disabled"):
                     control.disabled = not enabled
+        if enabled:
+            self._validate()  # controls that depend on a checkbox go back to their own state
 
     def summary(self) -> str:
         """The parameters in one line, e.g. for a comparison's title."""
@@ -294,6 +391,18 @@ class ParameterPanel(W.VBox):
         self.speed.disabled = value in (SOURCE_MIC, SOURCE_BROWSER_MIC)
         if change is not None and not self._keyterms_given:
             self.keyterms.value = self._sample_keyterms()
+        self._validate()
+
+    def _on_api(self, change: Any = None) -> None:
+        v2 = self.api_value == "v2"
+        for box in self._v1_boxes:
+            box.layout.display = "none" if v2 else None
+        for box in self._v2_boxes:
+            box.layout.display = None if v2 else "none"
+        self.params.placeholder = (
+            "any other query parameters, e.g. mip_opt_out=true" if v2 else
+            "any other query parameters, e.g. diarize=true&extra=room:7b"
+        )  # fmt: skip
         self._validate()
 
     def _on_backend(self, change: Any = None) -> None:
@@ -335,20 +444,26 @@ class ParameterPanel(W.VBox):
         """Explain invalid or ineffective choices under the controls; True when streaming is possible."""
         self.utterance_end_ms.disabled = not self.utterance_end_on.value
         self.endpointing.disabled = self.endpointing_off.value
+        self.eager_eot_threshold.disabled = not self.eager_on.value
+        if not hasattr(self, "_v2_boxes"):  # observers fire while the panel is still being built
+            return False
         try:
             options = self.options()
         except OptionsError as err:
             self.message.value = f"<span style='color:#c62828'>✖ {err}</span>"
             return False
-        notes = options.advice()
+        notes = options.advice() if isinstance(options, LiveOptions) else []
         if self.backend_choice.value == "url" and not self.url.value.strip().startswith(("ws://", "wss://")):
             notes.insert(0, "enter a websocket URL starting with ws:// or wss://")
         if self.source.value == SOURCE_UPLOAD and self._uploaded is None:
             notes.insert(0, "choose an audio file to upload")
         if self.backend_choice.value == "cloud" and options.model == "pocketsphinx":
             notes.insert(0, "pocketsphinx runs only on the local engine: Deepgram's cloud will refuse it")
-        if self.backend_choice.value == "local":
+        if self.backend_choice.value == "local" and isinstance(options, LiveOptions):
             notes.extend(options.local_engine_notes())
+        if isinstance(options, FluxOptions) and self.backend_choice.value == "local" and options.other:
+            names = ", ".join(k for k, _ in options.other)
+            notes.append(f"{names}: not a /v2/listen parameter; the local engine will refuse the stream (400)")
         if notes:
             self.message.value = "<br>".join(f"<span style='color:#b26a00'>⚠ {n}</span>" for n in notes)
         else:

@@ -15,6 +15,15 @@ recording too (one control); audio recorded before Start keeps its capture times
 >>> log = asyncio.run(lab.run())           # in a notebook: `log = await lab.run()`
 >>> log.final_transcript()
 'yes'
+
+Flux mode (``api="v2"``, or the panel's API toggle): the same lab on ``/v2/listen``, with
+eot_threshold / eager_eot_threshold / eot_timeout_ms controls, a ForceEndTurn button, one table
+row per turn event, the turn events on the plot and Flux's EndOfTurn / EagerEndOfTurn as lanes:
+
+>>> flux = StreamLab(api="v2", source="sample:yes", speed=0, show_player=False, eot_timeout_ms=1000)
+>>> log = asyncio.run(flux.run())
+>>> log.api, log.final_transcript(), [u.text for u in flux.utterances["flux_end_of_turn"]]
+('v2', 'yes', ['yes'])
 """
 
 from __future__ import annotations
@@ -30,10 +39,11 @@ import ipywidgets as W
 
 from ..audio import UNPACED_NOTE, AudioError, open_source
 from ..client import LiveClient, StreamError
+from ..flux import TurnInfo
 from ..protocol import OptionsError, Results
 from ..samples import UnknownSampleError
 from ..session import Received, SessionLog
-from ..utterances import STRATEGIES, Strategy, Utterance, make_strategy
+from ..utterances import FLUX_STRATEGIES, STRATEGIES, Strategy, Utterance, make_strategy
 from .browser import AudioPlayer, Beeper, BrowserMicrophone
 from .controls import SOURCE_BROWSER_MIC, ParameterPanel
 from .table import ResultsTable
@@ -43,6 +53,10 @@ from .viewmodels import strategy_color, strategy_order
 __all__ = ["StreamLab", "Comparison", "DEFAULT_STRATEGIES"]
 
 DEFAULT_STRATEGIES = ("speech_final", "speech_final_or_utterance_end", "silence_interval")
+#: A Flux lab's lanes: the server's own decisions.
+FLUX_DEFAULT_STRATEGIES = ("flux_end_of_turn", "flux_eager_end_of_turn")
+_DEFAULT_BEEP = {"v1": "speech_final_or_utterance_end", "v2": "flux_end_of_turn"}
+_AUTO = object()  # "the API's default" for strategies and beep_on
 #: How often the playhead, the player and the status line follow the stream clock while streaming.
 _TICK = 0.1
 #: The player follows the stream at these speeds (what browsers play well); otherwise it stays still.
@@ -63,6 +77,11 @@ class StreamLab(W.VBox):
     ``mic`` or ``browser-mic``; `backend` is ``local``, ``cloud`` (key from `api_key` or
     DEEPGRAM_API_KEY) or ``url`` (with `url`); by default DGWIDGETS_BACKEND (and DGWIDGETS_URL), else ``local``.
 
+    `api` ``"v2"`` starts it in Flux mode (``/v2/listen``; Flux's options by name:
+    ``eot_threshold``, ``eager_eot_threshold``, ``eot_timeout_ms``); the panel's API toggle switches
+    between the two. Unless `strategies` / `beep_on` are given, each API gets its own: the
+    client-side rules for v1, Flux's EndOfTurn / EagerEndOfTurn for v2.
+
     Use the Start button, or from code: ``await lab.run()`` (stream to the end, returns the
     SessionLog) or ``lab.start()`` (returns at once; the stream runs in the background).
     """
@@ -75,26 +94,31 @@ class StreamLab(W.VBox):
         url: str | None = None,
         api_key: str | None = None,
         speed: float = 1.0,
-        strategies: Sequence[str] = DEFAULT_STRATEGIES,
-        beep_on: str | None = "speech_final_or_utterance_end",
+        strategies: Sequence[str] | Any = _AUTO,
+        beep_on: str | None | Any = _AUTO,
         silence_interval: float = 1.0,
         gap_threshold: float = 1.0,
         max_rows: int = 200,
         show_controls: bool = True,
         show_player: bool = True,
         title: str = "",
+        api: str = "v1",
         **options: Any,
     ) -> None:
-        unknown = set(strategies) - set(STRATEGIES)
-        if unknown:
-            raise ValueError(f"unknown strategies {sorted(unknown)}; choose from {', '.join(STRATEGIES)}")
-        if beep_on is not None and beep_on not in strategies:
-            raise ValueError(f"beep_on={beep_on!r} must be one of the strategies shown: {', '.join(strategies)}")
+        known = {**STRATEGIES, **FLUX_STRATEGIES}
+        if strategies is not _AUTO:
+            unknown = set(strategies) - set(known)
+            if unknown:
+                raise ValueError(f"unknown strategies {sorted(unknown)}; choose from {', '.join(known)}")
+            if beep_on is not _AUTO and beep_on is not None and beep_on not in strategies:
+                raise ValueError(f"beep_on={beep_on!r} must be one of the strategies shown: {', '.join(strategies)}")
         if "keyterm" in options:
             options["keyterms"] = options.pop("keyterm")
-        self.panel = ParameterPanel(source=source, backend=backend, url=url, api_key=api_key, speed=speed, **options)
-        self.strategy_names = tuple(strategies)
-        self.beep_on = beep_on
+        self.panel = ParameterPanel(
+            source=source, backend=backend, url=url, api_key=api_key, speed=speed, api=api, **options
+        )
+        self._given_strategies = None if strategies is _AUTO else tuple(strategies)
+        self._given_beep = beep_on
         self.silence_interval = silence_interval
         self.table = ResultsTable(max_rows=max_rows)
         self.timeline = WordTimeline(gap_threshold=gap_threshold)
@@ -102,7 +126,7 @@ class StreamLab(W.VBox):
         self.player = AudioPlayer()
         self.microphone: BrowserMicrophone | None = None
         self.session = SessionLog()
-        self.utterances: dict[str, list[Utterance]] = {name: [] for name in strategies}
+        self.utterances: dict[str, list[Utterance]] = {name: [] for name in self.strategy_names}
         self.error: BaseException | None = None
         self._client: LiveClient | None = None
         self._task: asyncio.Task | None = None
@@ -122,6 +146,7 @@ class StreamLab(W.VBox):
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.finalize_button.on_click(lambda _: self._spawn(self.finalize()))
+        self.panel.api.observe(lambda _: self._on_api(), names="value")
         self.status = W.HTML(value="ready")
         self.status.add_class("dg-status")
         self.utterance_view = W.HTML()
@@ -146,7 +171,41 @@ class StreamLab(W.VBox):
         self.add_class("dg-stream-lab")
         self.panel.source.observe(lambda _: self._prepare_source_widgets(), names="value")
         self._prepare_source_widgets()
-        self._render_utterances()
+        self._on_api()
+
+    # -- the API --------------------------------------------------------------------------------
+
+    @property
+    def api(self) -> str:
+        """``"v1"`` (``/v1/listen``) or ``"v2"`` (Flux), as the panel's API toggle says."""
+        return self.panel.api_value
+
+    @property
+    def strategy_names(self) -> tuple[str, ...]:
+        """The strategies shown in lanes and panels: those given, else the API's defaults."""
+        if self._given_strategies is not None:
+            return self._given_strategies
+        return FLUX_DEFAULT_STRATEGIES if self.api == "v2" else DEFAULT_STRATEGIES
+
+    @property
+    def beep_on(self) -> str | None:
+        if self._given_beep is not _AUTO:
+            return self._given_beep
+        beep = _DEFAULT_BEEP[self.api]
+        return beep if beep in self.strategy_names else None
+
+    def _on_api(self) -> None:
+        if self.api == "v2":
+            self.finalize_button.description = "ForceEndTurn"
+            self.finalize_button.icon = "hand-paper"
+            self.finalize_button.tooltip = 'send {"type": "ForceEndTurn"}: end the turn now (trigger manual)'
+        else:
+            self.finalize_button.description = "Finalize"
+            self.finalize_button.icon = "flag-checkered"
+            self.finalize_button.tooltip = 'send {"type": "Finalize"}: flush what the server holds'
+        if not self.running:
+            self.utterances = {name: [] for name in self.strategy_names}
+            self._render_utterances()
 
     # -- public control -------------------------------------------------------------------------
 
@@ -174,9 +233,19 @@ class StreamLab(W.VBox):
         self.player.pause()
 
     async def finalize(self) -> None:
-        """Send Finalize: the server flushes what it holds as a final (from_finalize: true)."""
-        if self._client is not None:
+        """Send Finalize (v1: the server flushes what it holds as a final, from_finalize: true) or,
+        in Flux mode, ForceEndTurn (the turn ends now, trigger manual)."""
+        if self._client is None:
+            return
+        if self._client.api == "v2":
+            await self._client.force_end_turn()
+        else:
             await self._client.finalize()
+
+    async def force_end_turn(self) -> None:
+        """Flux mode: send ForceEndTurn (the same as the ForceEndTurn button)."""
+        if self._client is not None:
+            await self._client.force_end_turn()
 
     async def run(self) -> SessionLog:
         """Stream the chosen source to the end and return the SessionLog (also kept as `self.session`)."""
@@ -187,7 +256,10 @@ class StreamLab(W.VBox):
             backend = self.panel.backend()
             source = await self._open_source()
             # gaps that could end an utterance under these settings are always labelled on the plot
-            self.timeline.set_thresholds(endpointing=options.endpointing, utterance_end_ms=options.utterance_end_ms)
+            self.timeline.set_thresholds(
+                endpointing=getattr(options, "endpointing", None),
+                utterance_end_ms=getattr(options, "utterance_end_ms", None),
+            )
         except (OptionsError, ValueError, AudioError, UnknownSampleError) as err:
             self._fail(err)
             raise
@@ -314,7 +386,7 @@ class StreamLab(W.VBox):
         for name, strategy in self._strategies.items():
             for utterance in strategy.feed(entry):
                 self._on_utterance(name, utterance)
-        if isinstance(entry.message, Results):
+        if isinstance(entry.message, (Results, TurnInfo)):
             self._status(self._summary())
 
     def _on_utterance(self, name: str, utterance: Utterance) -> None:
@@ -370,6 +442,8 @@ class StreamLab(W.VBox):
         self._status(f"✖ {html.escape(str(err))}", error=True)
 
     def _summary(self, *, final: bool = False) -> str:
+        if self.session.api == "v2":
+            return self._flux_summary(final=final)
         client = self._client
         results = self.session.results()
         lag = ""
@@ -385,6 +459,23 @@ class StreamLab(W.VBox):
             f"{state}: {client.backend.kind if client else ''}{request} · audio {audio:.1f} s · "
             f"{len(self.session)} messages ({sum(r.is_final for r in results)} finals, "
             f"{sum(r.speech_final for r in results)} speech_final){lag}{unpaced}"
+        )
+
+    def _flux_summary(self, *, final: bool) -> str:
+        client = self._client
+        lag = ""
+        if not final and self.session.entries:
+            last = self.session.entries[-1]
+            if isinstance(last.message, TurnInfo):
+                lag = f" · lag {max(0.0, last.at - last.message.audio_window_end) * 1000:.0f} ms"
+        ends = self.session.turns("EndOfTurn")
+        request = f" · request {client.request_id[:8]}…" if client is not None and client.request_id else ""
+        audio = client.audio_seconds if client is not None else 0.0
+        unpaced = f"<br><i>{html.escape(_UNPACED)}</i>" if self._unpaced() else ""
+        return (
+            f"{'done' if final else 'streaming'}: Flux /v2/listen, {client.backend.kind if client else ''}{request} · "
+            f"audio {audio:.1f} s · {len(self.session)} messages ({len(self.session.turns())} TurnInfo, "
+            f"{len(ends)} EndOfTurn){lag}{unpaced}"
         )
 
     def _unpaced(self) -> bool:
