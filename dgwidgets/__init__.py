@@ -9,6 +9,7 @@ In a notebook::
 
     from dgwidgets import StreamLab
     StreamLab(source="sample:credit-card", interim_results=True, endpointing=300)
+    StreamLab(api="v2", source="sample:voice-agent", eager_eot_threshold=0.5)   # Flux, /v2/listen
 
 The widgets (StreamLab and friends), the server and the client are imported on first use, so
 the command line and the engine do not load ipywidgets or plotly.
@@ -20,6 +21,7 @@ import importlib
 from typing import Any
 
 from .examples import example
+from .flux import FluxOptions
 from .protocol import LiveOptions, MessageError, OptionsError, parse_message
 from .replay import replay
 from .samples import sample, samples
@@ -44,6 +46,7 @@ _LAZY = {
 
 __all__ = [
     "LiveOptions",
+    "FluxOptions",
     "OptionsError",
     "MessageError",
     "parse_message",
