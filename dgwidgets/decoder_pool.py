@@ -174,6 +174,15 @@ class DecoderPool:
         return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
     def _work(self) -> None:
+        # First-use costs (a forced-alignment decoder, CTranslate2's first call) are paid here, once
+        # per worker, while the first stream is still in its first second of audio: measured, the
+        # first two speech_finals of a fresh server otherwise came ~0.4-1 s later than the rest.
+        warm_up = getattr(self.model, "warm_up", None)
+        if warm_up is not None:
+            try:
+                warm_up()
+            except Exception:  # a real request will meet the same fault and report it to its stream
+                log.debug("decode worker warm-up failed", exc_info=True)
         while True:
             with self._cond:
                 while not (self._finals or self._interims or self._closed):

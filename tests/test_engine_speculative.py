@@ -15,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dgwidgets.decoder_pool import DecoderPool
-from dgwidgets.engine.transcriber import SAMPLE_RATE, StreamTranscriber
+from dgwidgets.engine.transcriber import ENDPOINT_BACKDATE, SAMPLE_RATE, StreamTranscriber
+from dgwidgets.engine.vad import VadFrame
 from dgwidgets.engine.whisper_stream import Transcription, WhisperStreamRecognizer, completed
 from dgwidgets.protocol import LiveOptions, Results
 
-from .test_engine_transcriber import FRAME, TokenRecognizer, TokenVad, frame_ceil, token_audio
+from .test_engine_transcriber import FRAME, TOL, TokenRecognizer, TokenVad, frame_ceil, token_audio
 
 
 class TokenModel:
@@ -175,3 +176,114 @@ def test_pool_reports_model_errors_to_every_waiting_stream():
         future = pool.submit(DecodeRequest(np.zeros(512, np.int16)))
         with pytest.raises(RuntimeError, match="model exploded"):
             future.result(5)
+
+
+class LateVad(TokenVad):
+    """TokenVad that hears the speaker stop `late` frames after they did (as Silero does, ~50-270 ms)."""
+
+    def __init__(self, late: int):
+        super().__init__()
+        self.late = late
+        self._speech_run_end = -(10**9)  # frame index of the last speech frame
+
+    def process(self, pcm):
+        out = []
+        for f in super().process(pcm):
+            k = round(f.start / FRAME)
+            if f.speech:
+                self._speech_run_end = k
+            speech = f.speech or k - self._speech_run_end <= self.late
+            out.append(VadFrame(f.start, f.end, 1.0 if speech else 0.0, speech))
+        return out
+
+
+def late_run(pcm, model, *, late, chunk=0.1, **options):
+    t = StreamTranscriber(
+        LiveOptions(**options),
+        recognizer_factory=lambda keyterms: WhisperStreamRecognizer(submit=model.submit, keyterms=keyterms),
+        vad_factory=lambda: LateVad(late),
+    )
+    step = max(1, round(chunk * SAMPLE_RATE))
+    out = []
+    for i in range(0, pcm.size, step):
+        out.extend(t.feed(pcm[i : i + step]))
+    return out + t.close()
+
+
+@pytest.mark.parametrize("late", [0, 2, 4, 6, 12])
+@pytest.mark.parametrize("endpointing", [10, 300, 500])
+def test_endpointing_counts_silence_from_the_last_word_not_from_a_late_vad(late, endpointing):
+    pcm, truth = token_audio("one two three |1.5 four five |1.5")
+    out = late_run(pcm, TokenModel(), late=late, endpointing=endpointing)
+    speech_finals = [m for m in out if isinstance(m, Results) and m.speech_final and m.transcript]
+    assert [m.transcript for m in speech_finals] == ["one two three", "four five"]
+    for final, last_word in zip(speech_finals, (truth[2], truth[4])):
+        decided = final.start + final.duration
+        flip = frame_ceil(last_word[2]) + late * FRAME  # where the late VAD hears its first silent frame
+        # never earlier than `endpointing` after the word (on the frame grid) nor than the VAD's flip
+        assert decided >= max(last_word[2] + endpointing / 1000, flip) - TOL
+        # counted from the word, not the flip; the count may start at most ENDPOINT_BACKDATE before it
+        start = max(last_word[2], flip - FRAME - ENDPOINT_BACKDATE)
+        assert decided <= max(frame_ceil(start + endpointing / 1000), flip) + FRAME + TOL, (late, decided)
+
+
+def test_short_dips_between_words_never_wait_for_a_final_decode():
+    # gaps of 0.1 s between words: the VAD flips in each, and a decode of the phrase so far starts
+    # there (cheap to cancel); with endpointing 500 no dip comes near the point where the last word's
+    # time could matter, so the stream only waits on (previews) the decode of the whole phrase
+    pcm, truth = token_audio("one two three four five six |1.5", gap=0.1, word=0.3)
+    previews = []
+
+    class Recording(WhisperStreamRecognizer):
+        def preview(self, end=None):
+            previews.append(end)
+            return super().preview(end)
+
+    model = TokenModel()
+    t = StreamTranscriber(
+        LiveOptions(endpointing=500),
+        recognizer_factory=lambda keyterms: Recording(submit=model.submit, keyterms=keyterms),
+        vad_factory=TokenVad,
+    )
+    out = [m for i in range(0, pcm.size, 1600) for m in t.feed(pcm[i : i + 1600])] + t.close()
+    assert [m.transcript for m in out if isinstance(m, Results) and m.speech_final] == ["one two three four five six"]
+    phrase_end = round(frame_ceil(truth[-1][2]) * SAMPLE_RATE)
+    assert previews and all(end >= phrase_end for end in previews if end), (previews, phrase_end)  # 0: nothing to decode
+    # ... while with endpointing 10 every dip is an endpoint candidate, and is decided on its decode
+    previews.clear()
+    t = StreamTranscriber(
+        LiveOptions(endpointing=10),
+        recognizer_factory=lambda keyterms: Recording(submit=model.submit, keyterms=keyterms),
+        vad_factory=TokenVad,
+    )
+    [m for i in range(0, pcm.size, 1600) for m in t.feed(pcm[i : i + 1600])]
+    assert len(previews) >= 5
+
+
+def test_pool_warms_up_each_worker_before_its_first_decode_and_survives_a_failed_warm_up():
+    from dgwidgets.engine.whisper_stream import DecodeRequest
+
+    class Model:
+        def __init__(self, fail):
+            self.events, self.fail, self.lock = [], fail, threading.Lock()
+
+        def warm_up(self):
+            with self.lock:
+                self.events.append(("warm", threading.current_thread().name))
+            if self.fail:
+                raise RuntimeError("no aligner today")
+
+        def transcribe_batch(self, requests):
+            with self.lock:
+                self.events.append(("decode", threading.current_thread().name))
+            return ["ok" for _ in requests]
+
+    for fail in (False, True):
+        model = Model(fail)
+        with DecoderPool(model, workers=2) as pool:
+            assert [pool.submit(DecodeRequest(np.zeros(512, np.int16))).result(5) for _ in range(4)] == ["ok"] * 4
+        warmed = [name for kind, name in model.events if kind == "warm"]
+        assert sorted(warmed) == ["dgwidgets-decode-0", "dgwidgets-decode-1"]
+        for kind, name in model.events:  # no worker decodes before its own warm-up
+            if kind == "decode":
+                assert ("warm", name) in model.events[: model.events.index((kind, name))]

@@ -234,8 +234,10 @@ def test_voice_agent_caveat_utterance_end_fires_although_speech_continues():
     assert isinstance(revealer, Results), show(messages)
     new = [w for w in revealer.words if w.start > event.last_word_end]
     assert new and new[0].start - event.last_word_end >= 2.0 - TOL
-    # ... while the speaker is still talking: the client must not treat it as the end of the turn
-    assert new[0].word == s.utterances[1].text.split()[0]
+    # ... while the speaker is still talking: the client must not treat it as the end of the turn.
+    # (The revealer may be an interim of the continuation's first ~0.2 s, whose words Whisper may
+    # mis-hear; their time says they are the continuation.)
+    assert s.pauses[0].end - 0.2 <= new[0].start < s.utterances[1].end, show(messages)
     continuation = [w.word for w in final_words(messages) if w.start >= s.pauses[0].end - 0.2]
     assert " ".join(continuation) == s.utterances[1].text
 
@@ -263,11 +265,12 @@ def test_hello_there_utterance_end_after_hello_there_before_how_are_you():
 # 6. Endpointing sweep on dictation-pauses
 # ================================================================================================
 
-# Observed with Silero on the festival voice: 10 and 300 ms split at all three pauses (0.3, 0.5,
-# 0.8 s); at 500 ms the 0.5 s pause is too short once the VAD's own delay is counted (it hears
-# silence a frame or two after the waveform ends), so only the 0.8 s pause and the end split.
-ENDPOINTING_SWEEP = {10: 4, 300: 4, 500: 2, False: 0}
-SPLIT_PAUSES = {10: {0.3, 0.5, 0.8}, 300: {0.3, 0.5, 0.8}, 500: {0.8}, False: set()}
+# Observed with Silero + Whisper on the festival voice: the silence is counted from the last word's
+# aligned end, so 10 and 300 ms split at all three pauses (0.3, 0.5, 0.8 s), and 500 ms at the 0.5 s
+# pause too (500 ms of silence, just: the phrase's quiet tail is aligned as silence) and at 0.8 s;
+# never at 0.3 s. Counted from the VAD's flip instead (~110 ms late) 500 ms split only at 0.8 s.
+ENDPOINTING_SWEEP = {10: 4, 300: 4, 500: 3, False: 0}
+SPLIT_PAUSES = {10: {0.3, 0.5, 0.8}, 300: {0.3, 0.5, 0.8}, 500: {0.5, 0.8}, False: set()}
 
 
 def sweep_run(endpointing):

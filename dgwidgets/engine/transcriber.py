@@ -9,7 +9,9 @@ Per channel it keeps one *segment*: the audio since the last final. Each VAD fra
 1. SpeechStarted (vad_events) when the VAD enters speech, re-armed after `SPEECH_STARTED_REARM`
    seconds of non-speech, so a short dip inside a word does not fire it again.
 2. Endpointing: once the segment has had speech and the VAD has seen `endpointing` ms of
-   non-speech since, the segment becomes a final with ``speech_final: true`` at once (held by
+   non-speech since (Whisper-like recognizers: `endpointing` ms since the last recognized word's
+   end, which the VAD notices only ~110 ms late; at most `ENDPOINT_BACKDATE` earlier than the
+   VAD's own timer), the segment becomes a final with ``speech_final: true`` at once (held by
    smart_format while a number looks unfinished, up to `SMART_FORMAT_HOLD`, unless no_delay;
    the digits finalized since the last endpoint count, so a forced cut cannot hide the start
    of a number).
@@ -64,6 +66,7 @@ __all__ = [
     "CUT_MARGIN",
     "SMART_FORMAT_HOLD",
     "SPEECH_STARTED_REARM",
+    "ENDPOINT_BACKDATE",
     "BACKGROUND_MARGIN_DB",
     "NoiseFloor",
     "keyterms_of",
@@ -82,6 +85,9 @@ CUT_MARGIN = 0.8
 HARD_MAX_SEGMENT = 3 * MAX_SEGMENT
 #: smart_format may hold an endpoint this long while a number looks incomplete (docs: up to 3 s).
 SMART_FORMAT_HOLD = 3.0
+#: The endpointing timer may count silence from the last word's end, at most this long before
+#: the VAD heard the speaker stop (Whisper-like recognizers only; see `_silent_since_last_word`).
+ENDPOINT_BACKDATE = 0.2
 #: Non-speech needed before another SpeechStarted can fire.
 SPEECH_STARTED_REARM = 0.3
 #: A word must be this much louder (RMS, dB) than the background level to count as foreground.
@@ -219,6 +225,8 @@ class ChannelTranscriber:
         #: Whisper-like recognizers decode whole buffers: ask for as few decodes as possible.
         self._speculative = not getattr(recognizer, "incremental", True)
         self._interim_cache: tuple[int, list[RecognizedWord]] | None = None
+        #: ((segment start, speech_end), absolute sample where the last foreground word ends)
+        self._last_word_end: tuple[tuple[int, int], int | None] | None = None
         #: Interims the decoder skipped because the server was behind (finals are never skipped).
         self.interims_skipped = 0
         self.recognizer.start()
@@ -310,7 +318,8 @@ class ChannelTranscriber:
         if ms is None or not seg.had_speech or seg.silence_start is None:
             return False
         silence = self.position - seg.silence_start
-        if silence < ms * SAMPLE_RATE / 1000:
+        needed = ms * SAMPLE_RATE / 1000
+        if silence < needed and not self._silent_since_last_word(needed):
             return False
         if self.options.smart_format and not self.options.no_delay and silence < SMART_FORMAT_HOLD * SAMPLE_RATE:
             # Hold while the words so far end in what looks like half a phone number.
@@ -319,6 +328,33 @@ class ChannelTranscriber:
                 self._holding = True
                 return False
         return True
+
+    def _silent_since_last_word(self, needed: float) -> bool:
+        """Has there been ``needed`` samples of silence since the end of the segment's last word?
+
+        Silero flips to non-speech ~50-270 ms (median ~110 ms) after a word ends, so a timer started
+        at the flip endpoints late by that much. A Whisper-like recognizer has already started the
+        final's decode at the flip (`speculate`); its aligned word times say where the speech really
+        ended. Counting the silence from there is what ``endpointing`` means. The count starts at most
+        `ENDPOINT_BACKDATE` before the flip (a word time far before it would be an alignment error),
+        and the decode is consulted only once that could matter, so short dips between words never
+        wait for a decode. The words depend only on the audio decoded: the decision stays a function
+        of the audio, whatever the chunking or the load.
+        """
+        seg = self._segment
+        if not self._speculative or seg.speech_end is None or seg.silence_start is None:
+            return False
+        earliest = seg.silence_start - ENDPOINT_BACKDATE * SAMPLE_RATE
+        if self.position - earliest < needed:
+            return False
+        if self._last_word_end is None or self._last_word_end[0] != (seg.start, seg.speech_end):
+            words = self._foreground(self._absolute(self.recognizer.preview(seg.speech_end)))
+            end = round(words[-1].end * SAMPLE_RATE) if words else None
+            self._last_word_end = ((seg.start, seg.speech_end), end)
+        end = self._last_word_end[1]
+        if end is None:
+            return False  # nothing recognized: the VAD's own timer decides
+        return self.position - max(end, earliest) >= needed
 
     # -- messages -------------------------------------------------------------------------------
 
