@@ -254,8 +254,9 @@ class AudioPlayer(_BrowserWidget):
     [{'type': 'seek', 'position': 1.5}, {'type': 'play'}]
 
     To follow a stream, call `sync` with the stream clock's time, about ten times a second: the
-    browser starts playing there and corrects the playhead when it strays more than
-    ``SYNC_TOLERANCE`` seconds from the clock (StreamLab does this).
+    browser starts playing there and, when the playhead strays more than ``SYNC_TOLERANCE``
+    seconds from the clock, plays up to 15% faster or slower until it is back (no audible jump);
+    only an error beyond 0.35 s moves the playhead (StreamLab does all this).
 
     >>> p.sync(0.1, rate=2)
     >>> sent[-1]
@@ -277,6 +278,9 @@ class AudioPlayer(_BrowserWidget):
     #: Why the last play() failed in the browser (e.g. sound blocked until a click), else "".
     error = traitlets.Unicode("").tag(sync=True)
     sync_tolerance = traitlets.Float(SYNC_TOLERANCE).tag(sync=True)
+    #: While following `sync`: playhead minus the stream clock (seconds, > 0 ahead), measured in the
+    #: browser at each position report (the clock carried forward from the last sync received).
+    sync_error = traitlets.Float(0.0).tag(sync=True)
     # Counts `load()` calls; the browser tags its reports with it so a late one about the previous file is ignored.
     _load = traitlets.Int(0).tag(sync=True)
 
@@ -290,7 +294,9 @@ class AudioPlayer(_BrowserWidget):
         if not isinstance(content, dict) or content.get("type") != "state" or content.get("load") != self._load:
             return  # a report about audio loaded before the last `load()`
         with self.hold_sync():
-            for name, kind in (("position", float), ("duration", float), ("playing", bool), ("error", str)):
+            for name, kind in (
+                ("position", float), ("duration", float), ("playing", bool), ("error", str), ("sync_error", float)
+            ):
                 if name in content:
                     setattr(self, name, kind(content[name]))
 
@@ -312,8 +318,9 @@ class AudioPlayer(_BrowserWidget):
     def sync(self, position: float, *, rate: float = 1.0) -> None:
         """Play at ``rate`` with the playhead at ``position`` seconds (a stream clock's time).
 
-        Playing already and within ``SYNC_TOLERANCE`` of ``position``: nothing changes, so the
-        sound does not stutter. Beyond the audio's end: nothing happens.
+        Playing already: within ``SYNC_TOLERANCE`` of ``position`` it plays at ``rate``; further off
+        the rate is nudged until the playhead is back, and beyond 0.35 s it seeks. Beyond the
+        audio's end: nothing happens.
         """
         position, rate = float(position), float(rate)
         if not position >= 0:

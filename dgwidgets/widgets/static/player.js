@@ -4,6 +4,9 @@
 
 const players = new Map();
 const REPORT_MS = 100; // the `timeupdate` event fires only ~4 times a second: too coarse to follow a stream
+const SEEK_S = 0.35; // errors beyond this move the playhead; smaller ones are nudged away
+const NUDGE_MAX = 0.15; // at most 15% faster or slower (speech stays intelligible, pitch is kept)
+const NUDGE_HORIZON_S = 1.0; // a nudge aims to close the error in about this long
 
 class Player {
   constructor(model) {
@@ -14,12 +17,22 @@ class Player {
     this.timer = null;
     this.views = new Set();
     this.error = "";
+    this.startLag = 0; // seconds between asking to play and the audio really moving (learned)
+    this.started = null;
+    this.clock = null; // the last sync: { position, rate, at (performance.now() when it arrived) }
     const a = this.audio;
+    a.preservesPitch = true;
     a.addEventListener("loadedmetadata", () => this.report({ duration: Number.isFinite(a.duration) ? a.duration : 0 }));
+    a.addEventListener("playing", () => {
+      // Learn how long a start takes here, so the next start aims that far ahead (capped: a
+      // start delayed by a click prompt says nothing about the audio pipeline).
+      if (this.started !== null) this.startLag = Math.min(0.3, (performance.now() - this.started) / 1000);
+      this.started = null;
+    });
     a.addEventListener("play", () => {
       this.report({ playing: true, error: "", position: a.currentTime });
       clearInterval(this.timer);
-      this.timer = setInterval(() => this.report({ position: a.currentTime }), REPORT_MS);
+      this.timer = setInterval(() => this.report({ position: a.currentTime, ...this.syncError() }), REPORT_MS);
     });
     const halt = () => {
       clearInterval(this.timer);
@@ -46,18 +59,46 @@ class Player {
     for (const view of this.views) view();
   }
 
-  // Follow a stream's clock: start there, and move the playhead only when it strays beyond the
-  // tolerance (every correction is an audible jump).
+  // Follow a stream's clock without audible jumps. Within the tolerance: the nominal rate. Off by
+  // more: the playback rate is nudged (up to NUDGE_MAX) so the playhead converges on the clock in
+  // about NUDGE_HORIZON_S; only an error beyond SEEK_S (start-up, a stall, a tab in the background)
+  // moves the playhead, and then ahead by the delay the last start or seek took. Seeking on every
+  // small error (the old way) restarts the audio pipeline each time and never caught up.
   sync(position, rate) {
     const a = this.audio;
     if (!this.model.get("src") || (Number.isFinite(a.duration) && position >= a.duration)) return;
-    if (a.playbackRate !== rate) a.playbackRate = rate;
+    this.clock = { position, rate, at: performance.now() };
     if (a.paused) {
-      a.currentTime = position;
+      this.jump(position + this.startLag);
+      this.started = performance.now();
       this.play();
-    } else if (Math.abs(a.currentTime - position) > this.model.get("sync_tolerance")) {
-      a.currentTime = position;
+      a.playbackRate = rate;
+      return;
     }
+    const error = a.currentTime - position; // > 0: the playhead is ahead of the stream
+    if (Math.abs(error) > SEEK_S) {
+      this.jump(position + this.startLag);
+      a.playbackRate = rate;
+    } else if (Math.abs(error) <= this.model.get("sync_tolerance")) {
+      if (a.playbackRate !== rate) a.playbackRate = rate;
+    } else {
+      const nudge = Math.max(-NUDGE_MAX, Math.min(NUDGE_MAX, error / NUDGE_HORIZON_S));
+      a.playbackRate = rate * (1 - nudge);
+    }
+  }
+
+  // How far the playhead is from the stream clock, measured here: the clock is the last sync's
+  // position carried forward by the time since it arrived. (A kernel busy drawing a plot reads
+  // reports late; this figure does not depend on when the kernel reads it.)
+  syncError() {
+    if (!this.clock || this.audio.paused) return {};
+    const now = this.clock.position + ((performance.now() - this.clock.at) / 1000) * this.clock.rate;
+    return { sync_error: this.audio.currentTime - now };
+  }
+
+  jump(position) {
+    const a = this.audio;
+    a.currentTime = Number.isFinite(a.duration) ? Math.min(position, a.duration) : position;
   }
 
   async play() {
