@@ -162,6 +162,36 @@ def test_compare_runs_each_parameter_set_on_the_same_audio():
         StreamLab.compare(dict(endpointing=10))
 
 
+def test_compare_streams_one_lab_at_a_time_on_the_local_engine_and_together_when_asked():
+    import time
+
+    def timed(cmp):
+        spans = []
+        for lab in cmp.labs:
+            original = lab.run
+
+            async def run(original=original):
+                started = time.monotonic()
+                log = await original()
+                spans.append((started, time.monotonic()))
+                return log
+
+            lab.run = run
+        return spans
+
+    cmp = StreamLab.compare(dict(endpointing=10), dict(endpointing=300), source="sample:yes", speed=0)
+    spans = timed(cmp)
+    logs = asyncio.run(cmp.run())
+    assert all(log.results() for log in logs)
+    (a0, a1), (b0, b1) = sorted(spans)
+    assert a1 <= b0, "the second lab started only after the first had finished"
+    cmp = StreamLab.compare(dict(endpointing=10), dict(endpointing=300), source="sample:yes", speed=0)
+    spans = timed(cmp)
+    asyncio.run(cmp.run(together=True))
+    (a0, a1), (b0, b1) = sorted(spans)
+    assert b0 < a1, "together=True streams both at once"
+
+
 def test_bad_arguments_are_refused_clearly():
     with pytest.raises(ValueError, match="unknown strategies"):
         StreamLab(strategies=("speech_final", "telepathy"))
