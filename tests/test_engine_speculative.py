@@ -165,6 +165,35 @@ def test_pool_batches_finals_first_and_drops_stale_interims():
         pool.close()
 
 
+def test_a_final_that_pushes_queued_interims_past_their_budget_skips_them_at_once():
+    gate = threading.Event()
+
+    class GatedModel(TokenModel):
+        def transcribe_batch(self, requests):
+            gate.wait(5)
+            return super().transcribe_batch(requests)
+
+    from dgwidgets.engine.whisper_stream import DecodeRequest
+
+    pool = DecoderPool(GatedModel(), workers=1, interim_budget=0.5)
+    try:
+        pool._batch_seconds = 0.4  # as if each batch had taken 0.4 s
+        blocker = pool.submit(DecodeRequest(np.zeros(512, np.int16), final=True))
+        time.sleep(0.05)  # the worker is now busy with the blocker
+        queued = pool.submit(DecodeRequest(np.zeros(1024, np.int16), final=False))  # expected wait 0.2 s: queued
+        assert not queued.done()
+        finals = [pool.submit(DecodeRequest(np.zeros(2048 * (i + 1), np.int16), final=True)) for i in range(12)]
+        # the finals go first and take two batches: the interim is skipped now, while the worker is
+        # still busy, so the stream waiting on it goes on (not after 0.4 s of other streams' finals)
+        assert queued.done() and queued.result(0) is None
+        gate.set()
+        assert blocker.result(5) is not None and all(f.result(5) is not None for f in finals)
+        assert pool.stats.interims_dropped == 1
+    finally:
+        gate.set()
+        pool.close()
+
+
 def test_pool_reports_model_errors_to_every_waiting_stream():
     from dgwidgets.engine.whisper_stream import DecodeRequest
 

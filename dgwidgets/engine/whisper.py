@@ -386,7 +386,7 @@ class WhisperModel:
         first decode (~70 ms). Call it once per decode thread before real requests arrive (the
         decoder pool does), so the first final of a class is not ~0.4 s later than the others.
 
-        >>> model = WhisperModel.load(); model.warm_up()   # doctest: +SKIP
+        >>> WhisperModel.load().warm_up()   # ~0.4 s, once per decode thread
         """
         self._aligner.prepare()
         self.transcribe(DecodeRequest(pcm=np.zeros(SAMPLE_RATE, dtype=np.int16), final=False))
