@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONFTEST = Path(__file__).with_name("conftest.py")
+REPO = Path(__file__).resolve().parent.parent
+CONFTEST = REPO / "conftest.py"
 
 
 def test_skips_fail_under_ci(tmp_path):
@@ -32,3 +33,27 @@ def test_skips_fail_under_ci(tmp_path):
         text=True,
     )
     assert run.returncode == 0 and "1 skipped" in run.stdout
+
+
+def test_the_guard_covers_every_test_path():
+    # A conftest applies only below its own directory: in tests/ it missed a +SKIP doctest in the
+    # package (CI reported "1 skipped" and passed it).
+    import tomllib
+
+    paths = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"]
+    assert CONFTEST.is_file()
+    for path in paths:
+        assert (REPO / path).resolve().is_relative_to(CONFTEST.parent), path
+
+
+def test_a_skipped_doctest_fails_under_ci(tmp_path):
+    (tmp_path / "conftest.py").write_text(CONFTEST.read_text())
+    (tmp_path / "mod.py").write_text('def f():\n    """\n    >>> f()  # doctest: +SKIP\n    """\n')
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--doctest-modules", str(tmp_path / "mod.py")],
+        cwd=tmp_path,
+        env={**os.environ, "CI": "true"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1 and "skipped under CI=true" in run.stdout, run.stdout

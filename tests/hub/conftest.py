@@ -7,7 +7,7 @@ being tested) started as the hub's own user (root here, hence ``--allow-root``).
 
 configurable-http-proxy comes from npm into ``.ci/node`` (``make test`` and ``.ci/run`` install it
 from ``.ci/node/package-lock.json``). Outside CI a missing proxy or JupyterHub skips; under
-``CI=true`` it fails (tests/conftest.py turns skips into failures).
+``CI=true`` it fails (the root conftest.py turns skips into failures).
 
 Every process the hub starts (proxy, single-user servers, their kernels) inherits a marker in its
 environment; after the hub stops, any such process still alive is killed by its pid, so a failed

@@ -1,4 +1,5 @@
-"""Shared test configuration.
+"""Shared test configuration, at the repository root so that it covers every test path (the
+package's doctests and the notebooks as well as tests/).
 
 Under CI=true nothing may be skipped: a test that would skip for lack of a browser, a system
 library or a package fails instead, so a green CI run means every test really ran.
