@@ -3,7 +3,10 @@
 Whisper's own word times (cross-attention DTW) are ~120 ms off at the median; aligning Whisper's
 words with pocketsphinx's en-us acoustic model is far tighter and costs ~12-15 ms CPU per second
 of audio (see ``benchmarks/whisper_decode.py``).  Decoders are pooled, one per concurrent caller
-(a pocketsphinx decoder is not thread-safe); each takes ~0.3 s to create, once.
+(a pocketsphinx decoder is not thread-safe). They load no language model: alignment follows
+the given words, and the en-us LM is most of a decoder's creation time (measured: 0.3-1.6 s with
+it, 0.04-0.15 s without, the same word times to the frame on the real-speech set). Creating one
+holds the GIL, so a costly one stalled every other stream's VAD on a fresh server.
 
 >>> import numpy as np
 >>> ForcedAligner().align(np.zeros(1600, dtype=np.int16), ["zyxwq"]) is None   # not in the dictionary
@@ -39,11 +42,11 @@ class ForcedAligner:
             import pocketsphinx
 
             pocketsphinx.set_loglevel("FATAL")
-            decoder = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL", bestpath=False)
+            decoder = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL", bestpath=False, lm=None)
             return decoder, decoder.get_cmn()
 
     def prepare(self) -> None:
-        """Create one more pooled decoder now (~0.3 s), so that a caller's first ``align`` does not pay it.
+        """Create one more pooled decoder now (~0.1 s), so that a caller's first ``align`` does not pay it.
 
         >>> aligner = ForcedAligner(); aligner.prepare(); aligner.pooled
         1

@@ -382,11 +382,11 @@ class WhisperModel:
     # -- decoding ------------------------------------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Pay one caller's first-use costs now: a forced-alignment decoder (~0.3 s) and CTranslate2's
+        """Pay one caller's first-use costs now: a forced-alignment decoder (~0.1 s) and CTranslate2's
         first decode (~70 ms). Call it once per decode thread before real requests arrive (the
         decoder pool does), so the first final of a class is not ~0.4 s later than the others.
 
-        >>> WhisperModel.load().warm_up()   # ~0.4 s, once per decode thread
+        >>> WhisperModel.load().warm_up()   # ~0.2 s, once per decode thread
         """
         self._aligner.prepare()
         self.transcribe(DecodeRequest(pcm=np.zeros(SAMPLE_RATE, dtype=np.int16), final=False))
