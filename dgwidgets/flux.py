@@ -145,6 +145,8 @@ class FluxOptions:
             isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, int) or self.sample_rate <= 0
         ):
             raise OptionsError("sample_rate", self.sample_rate, "must be a positive whole number of Hz")
+        if self.encoding is not None and self.sample_rate is None:  # raw audio has no header to say its rate
+            raise OptionsError("sample_rate", None, f"required when encoding is set (encoding={self.encoding!r})")
         set_(self, "eot_threshold", _number("eot_threshold", self.eot_threshold, *EOT_THRESHOLD_RANGE))
         if self.eager_eot_threshold is not None:
             set_(

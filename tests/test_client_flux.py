@@ -114,6 +114,10 @@ def test_options_are_checked_before_connecting():
         FluxOptions(eot_threshold=0.6, eager_eot_threshold=0.7)
     with pytest.raises(OptionsError, match="eot_timeout_ms"):
         FluxOptions(eot_timeout_ms=100)
+    with pytest.raises(OptionsError, match="'sample_rate' value None: required when encoding is set"):
+        FluxOptions(encoding="linear16")
+    assert FluxOptions(encoding="mulaw", sample_rate=8000).sample_rate == 8000
+    assert FluxOptions().encoding is None  # a container (WAV) says its own format
 
 
 def test_a_parameter_the_server_refuses_is_an_invalid_parameter_error(server):
@@ -190,9 +194,10 @@ class _Pausing:
         pass
 
 
-def test_no_audio_past_the_timeout_is_net_0001_with_the_log_kept(server):
-    # Flux has no KeepAlive (the client pings instead); the local server times out on frames
-    client = LiveClient(backend(server), FluxOptions(), keepalive_after=0.5)
+def test_no_audio_and_no_pings_past_the_timeout_is_net_0001_with_the_log_kept(server):
+    # Flux has no KeepAlive; with the client's pings off (keepalive_after far beyond the pause) the
+    # local server hears nothing for longer than its 1.5 s timeout
+    client = LiveClient(backend(server), FluxOptions(), keepalive_after=60.0)
     with pytest.raises(StreamClosedError) as info:
         run(client.stream(_Pausing(pcm_of("yes"), pause=4.0)))
     err = info.value
@@ -200,6 +205,14 @@ def test_no_audio_past_the_timeout_is_net_0001_with_the_log_kept(server):
     kinds = [getattr(e.message, "event", e.message.type) for e in err.log]
     assert kinds[0] == "Connected" and kinds[-1] == "Error", "everything received before the close is kept"
     assert [e.message.sequence_id for e in err.log] == list(range(len(err.log)))
+
+
+def test_the_clients_pings_keep_a_pausing_flux_stream_open(server):
+    # the same 4 s pause, with a ping every 0.5 s of silence: Deepgram's advice for idle Flux streams
+    client = LiveClient(backend(server), FluxOptions(), keepalive_after=0.5)
+    log = run(client.stream(_Pausing(pcm_of("yes"), pause=4.0)))
+    assert not [e for e in log if getattr(e.message, "type", "") == "Error"]
+    assert log.final_transcript() == "yes"
 
 
 def test_backend_urls_for_each_api():

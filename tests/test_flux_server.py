@@ -108,7 +108,8 @@ def assert_sequence(messages):
         ("model=nova-3", "model"),
         ("encoding=linear16&sample_rate=16000", "model"),
         ("model=flux-general-en&interim_results=true", "interim_results"),
-        ("model=flux-general-en&encoding=flac", "encoding"),
+        ("model=flux-general-en&encoding=flac&sample_rate=16000", "encoding"),
+        ("model=flux-general-en&encoding=linear16", "sample_rate"),
     ],
 )
 def test_invalid_values_are_deepgram_style_400s(server, query, parameter):
