@@ -165,8 +165,10 @@ _CLOSE_EXPLANATIONS = {
 # Flux has no KeepAlive: only audio keeps its stream open.
 _FLUX_CLOSE_EXPLANATIONS = {
     **_CLOSE_EXPLANATIONS,
-    "NET-0001": "No audio reached the server within its timeout (about 10 s), so it closed the Flux stream "
-    "(NET-0001). /v2/listen has no KeepAlive: send audio continuously (silence counts) while the stream is open.",
+    "NET-0001": "Neither audio nor a websocket ping reached the server within its timeout (about 10 s on the "
+    "local engine), so it closed the Flux stream (NET-0001). /v2/listen has no KeepAlive: send audio "
+    "continuously (silence counts), or websocket pings while it pauses (this client pings after "
+    "`keepalive_after` seconds without audio).",
 }
 
 

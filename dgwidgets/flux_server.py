@@ -11,8 +11,8 @@ answered by exactly one ``ConfigureSuccess`` or ``ConfigureFailure``; ``ForceEnd
 open turn (``EndOfTurn``, ``trigger: manual``) or, with no words heard, gets a ``Warning``; other
 text messages (KeepAlive, Finalize, bad JSON) get a ``Warning`` and the stream goes on;
 ``CloseStream`` or the client closing ends the stream (close 1000) after the queued audio is
-processed; undecodable audio gets ``Error`` and close 1008; no frame at all for the server's
-inactivity timeout gets ``Error`` and close 1011.
+processed; undecodable audio gets ``Error`` and close 1008; neither a frame nor a websocket ping for the
+server's inactivity timeout gets ``Error`` and close 1011.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class FluxStream:
                 await self.ws.recv()  # read and drop until the client's close frame
                 continue
             try:
-                frame = await asyncio.wait_for(self.ws.recv(), self.inactivity_timeout)
+                frame = await self._next_frame()
             except asyncio.TimeoutError:
                 await self._put(("timeout", None))
                 done = True
@@ -170,6 +170,31 @@ class FluxStream:
                 done = True
             else:
                 await self._put((message.kind, message))
+
+    async def _next_frame(self) -> Any:
+        """The next frame; TimeoutError after `inactivity_timeout` s with neither a frame nor a ping.
+
+        Websocket pings count as activity (Flux has no KeepAlive; Deepgram's advice for a stream
+        whose audio pauses is to ping it, which the kit's client does every few seconds).
+        """
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        receiving = asyncio.ensure_future(self.ws.recv())
+        try:
+            while True:
+                last_ping = getattr(self.ws, "last_ping", None)
+                active = max(since, last_ping) if last_ping is not None else since
+                remaining = active + self.inactivity_timeout - loop.time()
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                done, _ = await asyncio.wait({receiving}, timeout=remaining)
+                if done:
+                    return receiving.result()
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await receiving
 
     # -- processing -----------------------------------------------------------------------------
 

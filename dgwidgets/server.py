@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 
 from . import redaction
@@ -527,6 +528,22 @@ class _Stream:
                 self.responded = True
 
 
+class PingAwareConnection(ServerConnection):
+    """A server connection that remembers when the client last sent a websocket ping.
+
+    Flux has no KeepAlive message: Deepgram's advice for an idle ``/v2/listen`` stream is websocket
+    pings, which the websockets library answers itself without handing them to ``recv()``. The
+    Flux stream's inactivity timer reads `last_ping` so that a pinging client keeps its stream open.
+    """
+
+    last_ping: float | None = None  # loop time of the most recent ping frame
+
+    def process_event(self, event: Any) -> None:
+        if getattr(event, "opcode", None) is Opcode.PING:
+            self.last_ping = self.loop.time()
+        super().process_event(event)
+
+
 class LocalServer:
     """The live server, on an asyncio loop you own (see `BackgroundServer` for a thread).
 
@@ -600,6 +617,7 @@ class LocalServer:
             max_size=self.settings.max_frame_bytes,
             select_subprotocol=self._select_subprotocol,
             server_header="dgwidgets",
+            create_connection=PingAwareConnection,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
