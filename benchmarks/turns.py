@@ -52,7 +52,7 @@ def jfk() -> Sample:
         name="jfk",
         title="JFK, inaugural address (real speech)",
         teaches="",
-        path=ROOT / "tests" / "data" / "jfk.flac",
+        path=ROOT / "tests" / "data" / "real" / "jfk.flac",
         text="and so my fellow americans ask not what your country can do for you ask what you can do for your country",
         keyterms=("and so my fellow americans", "ask not what your country can do for you", "ask what you can do for your country"),
         duration=11.0,

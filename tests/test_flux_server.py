@@ -1,6 +1,6 @@
 """`/v2/listen` (Flux) on the local server, over real loopback websockets.
 
-Real speech: tests/data/jfk.flac (see tests/data/README.md) and the kit's samples. The official
+Real speech: tests/data/real/jfk.flac (see tests/data/real/README.md) and the kit's samples. The official
 SDK's v2 pydantic models validate every frame the server sends.
 """
 
@@ -22,7 +22,7 @@ from dgwidgets.samples import sample
 from dgwidgets.server import BackgroundServer, ServerSettings
 
 KEY = "flux-test-key-456"
-JFK = Path(__file__).parent / "data" / "jfk.flac"
+JFK = Path(__file__).parent / "data" / "real" / "jfk.flac"
 JFK_SPEECH_END = 10.53  # Silero: the last word ends here
 JFK_KEYTERMS = ["and so my fellow americans", "ask not what your country can do for you", "ask what you can do for your country"]
 
