@@ -20,6 +20,8 @@ back what Whisper wrote wherever it can, and so that nothing is guessed that the
 - Letters and digits mixed ("mp3", "COVID-19") split at the boundary: mp three, covid one nine.
 - Hyphens and slashes separate words ("well-known" -> well known); apostrophes stay ("don't").
 - "&" -> and, "+" -> plus, "@" -> at; other symbols are dropped.
+- Accented letters are spoken as their base letter ("café" -> cafe, "naïve" -> naive), so a word
+  is never cut at an accent; the punctuated form keeps Whisper's spelling.
 - Fillers (um, uh, hmm, mm, mhm, er, erm) are dropped: Deepgram's ``filler_words`` defaults to
   false.  Whisper already leaves most of them out.
 
@@ -35,6 +37,7 @@ around it ("Hello," for hello), used when ``punctuate`` is on.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = ["spoken_words", "FILLERS", "number_words", "ordinal_words"]
 
@@ -55,7 +58,19 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)$", re.IGNORECASE)
 _DECIMAL = re.compile(r"^\d+\.\d+$")
 _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+$")
-_PIECE = re.compile(r"[a-z']+|\d+", re.IGNORECASE)
+_PIECE = re.compile(r"[a-z']+|\d+", re.IGNORECASE | re.ASCII)  # ASCII: "ı" and "ſ" are not letters of a word
+# letters NFKD leaves whole: their usual ASCII spelling
+_LETTERS = str.maketrans({"ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
+
+
+def _fold(text: str) -> str:
+    """``text`` (lowercase) with accents dropped: "café" -> "cafe", "straße" -> "strasse".
+
+    >>> _fold("naïve résumé")
+    'naive resume'
+    """
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 _EDGE = re.compile(r"^([^\w$£€&+@']*)(.*?)([^\w%']*)$", re.UNICODE)
 
 
@@ -96,16 +111,17 @@ def _digits(s: str) -> list[str]:
 
 def _expand(core: str) -> list[str]:
     """The spoken words of one token without its edge punctuation (lowercase)."""
-    low = core.lower().replace("\u2019", "'")
+    low = _fold(core).replace("\u2019", "'")
     if not low:
         return []
     if low in _SYMBOL_WORDS:
         return [_SYMBOL_WORDS[low]]
     if low[0] in _CURRENCY and len(low) > 1:
-        rest = _expand(low[1:])
+        # one sign is spoken; a run of them ("$$5") is not read out sign by sign (nor recursed into)
+        rest = _expand(low[1:].lstrip("".join(_CURRENCY)))
         return rest + [_CURRENCY[low[0]]] if rest else []
     if low.endswith("%") and len(low) > 1:
-        rest = _expand(low[:-1])
+        rest = _expand(low[:-1].rstrip("%"))
         return rest + ["percent"] if rest else []
     if m := _TIME.match(low):
         hour, minute = int(m.group(1)), int(m.group(2))
@@ -181,7 +197,7 @@ def _forms(core: str, spoken: list[str], sentence_start: bool) -> list[str]:
     if not spoken:
         return []
     plain = core.replace("\u2019", "'")
-    if len(spoken) == 1 and plain.lower().strip("'") == spoken[0]:
+    if len(spoken) == 1 and _fold(plain).strip("'") == spoken[0]:
         return [plain.strip("'") if plain.lower() != spoken[0] else plain]
     # split pieces (well-known, mp3, numbers): keep each alphabetic piece's case as written
     pieces = iter(p for p in _PIECE.findall(plain) if not p.isdigit())
@@ -189,7 +205,7 @@ def _forms(core: str, spoken: list[str], sentence_start: bool) -> list[str]:
     for w in spoken:
         if w.isalpha() or "'" in w:
             candidate = next(pieces, None)
-            forms.append(candidate if candidate is not None and candidate.lower() == w else w)
+            forms.append(candidate if candidate is not None and _fold(candidate) == w else w)
         else:
             forms.append(w)
     if sentence_start and forms and forms[0] == spoken[0]:
