@@ -652,7 +652,7 @@ class LocalServer:
             pool = self._pools.get(model.path)
             if pool is None:
                 pool = DecoderPool(
-                    load_whisper(model),
+                    load_whisper(model, workers=self.settings.workers),  # one CTranslate2 replica per worker
                     workers=self.settings.workers,
                     interim_budget=self.settings.interim_budget,
                 )

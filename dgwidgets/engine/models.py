@@ -129,8 +129,13 @@ def recognizer_factory(model: LocalModel, *, submit=None):
     return lambda keyterms: WhisperStreamRecognizer(submit=submit, keyterms=keyterms)
 
 
-def load_whisper(model: LocalModel, *, threads: int = 1):
-    """The `WhisperModel` behind ``model`` (cached per path and thread count)."""
+def load_whisper(model: LocalModel, *, threads: int = 1, workers: int = 1):
+    """The `WhisperModel` behind ``model`` (cached per path, thread and worker count).
+
+    ``workers`` is how many decodes CTranslate2 runs at once (its ``inter_threads``): give it the
+    number of threads that will call the model, or their calls queue inside CTranslate2 one by one
+    (measured: a decoder pool of two workers on a ``workers=1`` model decoded no faster than one).
+    """
     from .whisper import WhisperModel
 
-    return WhisperModel.load(model.path, threads=threads)
+    return WhisperModel.load(model.path, threads=threads, workers=workers)

@@ -460,6 +460,8 @@ class WhisperModel:
             # Same encoder length, prompt length and token cap: a batch member with a larger cap
             # would let a looping decode run on and read differently from its single decode
             # (measured: 2 of 48 interims changed), and load must never change a transcript.
+            # (CTranslate2 stops a decode at about max_length / 2 new tokens, not at max_length
+            # minus the prompt, so a member's tokens cannot simply be cut at its own cap.)
             groups.setdefault((p.features.shape[1], len(p.prompt), p.max_length), []).append(i)
         for members in groups.values():
             feats = np.stack([plans[i].features for i in members])
