@@ -107,7 +107,7 @@ def measure(cfg: argparse.Namespace) -> list[list[object]]:
                 print(f"  ... {model} N={n}: skipped, time budget of {cfg.budget:.0f} s", flush=True)
                 break
             audios = [student_audio(i, cfg.window) for i in range(n)]
-            with rt.ServerProcess(cfg.workers, cfg.whisper_model) as server:
+            with rt.ServerProcess(cfg.workers, cfg.whisper_model, cfg.interim_budget) as server:
                 runs, cpu, peak = asyncio.run(run_level(server, model, audios))
             stats = rt.pool_stats(server.stderr)
             changed = 0
@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=lambda s: s.split(","), default=list(MODELS))
     parser.add_argument("--workers", type=int, default=None, help="server decode threads (default: its cores)")
     parser.add_argument("--whisper-model", default=None, help="a CTranslate2 Whisper directory for the server")
+    parser.add_argument(
+        "--interim-budget", type=float, default=None, help="the server's --interim-budget (default: its own, 0.5 s)"
+    )
     parser.add_argument("--give-up", type=float, default=2.0, help="end a model's levels past this p95 lag (s)")
     parser.add_argument("--budget", type=float, default=None, help="seconds for all levels (default 600)")
     parser.add_argument("--check", type=int, default=3, help="students per level whose finals are compared")

@@ -164,8 +164,10 @@ POOL_LINE = re.compile(
 class ServerProcess:
     """`python -m dgwidgets serve --port 0` in a subprocess; `stop()` (SIGINT) makes it log its pool stats."""
 
-    def __init__(self, workers: int | None = None, whisper_model: str | None = None) -> None:
-        self.workers, self.whisper_model = workers, whisper_model
+    def __init__(
+        self, workers: int | None = None, whisper_model: str | None = None, interim_budget: float | None = None
+    ) -> None:
+        self.workers, self.whisper_model, self.interim_budget = workers, whisper_model, interim_budget
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.load_seconds = 0.0
@@ -178,6 +180,8 @@ class ServerProcess:
             cmd += ["--workers", str(self.workers)]
         if self.whisper_model:
             cmd += ["--whisper-model", self.whisper_model]
+        if self.interim_budget:
+            cmd += ["--interim-budget", str(self.interim_budget)]
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], 60)
@@ -208,12 +212,29 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _family(self) -> list[psutil.Process]:
+        """The server and its worker processes (its forced aligner runs in one)."""
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return [self.ps]
+
     def cpu_seconds(self) -> float:
-        t = self.ps.cpu_times()
-        return t.user + t.system
+        """CPU seconds of the server and its live worker processes."""
+        total = 0.0
+        for proc in self._family():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        return total
 
     def rss(self) -> int:
-        return self.ps.memory_info().rss
+        """Resident memory of the server and its worker processes."""
+        total = 0
+        for proc in self._family():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total
 
 
 def pool_stats(stderr: str) -> dict[str, float] | None:

@@ -30,6 +30,7 @@ the load average. Run from the repository root:
 
     .venv/bin/python benchmarks/recognition.py           # about 4 minutes
     .venv/bin/python benchmarks/recognition.py --quick   # about 1 minute (fewer clips, one pass)
+    .venv/bin/python benchmarks/recognition.py --sections 4 --models whisper-tiny.en --repeat 3
 """
 
 from __future__ import annotations
@@ -266,10 +267,10 @@ def speech_final_latencies(run: rt.Run, ends: Sequence[tuple[float, float]]) -> 
     return out
 
 
-async def latency(clips: Sequence[rt.Clip]) -> None:
+async def latency(clips: Sequence[rt.Clip], models: Sequence[str] = MODELS) -> None:
     pcm, ends = latency_stream(clips)
     rows, memory = [], []
-    for model in MODELS:
+    for model in models:
         with rt.ServerProcess() as server:
             idle = server.rss()
             runs = await asyncio.gather(
@@ -302,14 +303,25 @@ async def latency(clips: Sequence[rt.Clip]) -> None:
         "5. Server process: model load and memory",
         ["model", "start to listening (s)", "RSS idle (MB)", "RSS after 3 streams (MB)"],
         memory,
-        ["start to listening: a fresh `python -m dgwidgets serve`, imports and model load included"],
+        [
+            "start to listening: a fresh `python -m dgwidgets serve`, imports and model load included",
+            "RSS: the server process and its forced-alignment worker process",
+        ],
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer clips and samples (about 1 minute)")
+    parser.add_argument(
+        "--sections", default="1,2,3,4,5", help="which tables: 1+3 accuracy and timing, 2 decode cost, 4+5 latency"
+    )
+    parser.add_argument("--models", type=lambda s: s.split(","), default=list(MODELS), help="for the latency tables")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="stream the clips this many times in the latency test (more clip ends)"
+    )
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
     clips, source = rt.real_clips()
     if not clips:
         raise SystemExit("no real-speech clips found (tests/data/real/)")
@@ -317,9 +329,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"reference: {source}")
     started = time.perf_counter()
     use = clips[:3] if args.quick else clips
-    accuracy(use, args.quick)
-    decode_cost(clips)
-    asyncio.run(latency(use))
+    if sections & {"1", "3"}:
+        accuracy(use, args.quick)
+    if "2" in sections:
+        decode_cost(clips)
+    if sections & {"4", "5"}:
+        asyncio.run(latency(list(use) * max(1, args.repeat), args.models))
     print(f"\n({time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -115,6 +115,17 @@ class LivePrinter:
         print(line, file=self.out, flush=True)
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds > 0 ("0.25")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0")
+    return value
+
+
 def _load_source(source: str) -> SessionLog:
     if source.startswith("doc:"):
         return example(source)
@@ -405,6 +416,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         workers=args.workers or os.cpu_count() or 1,
         whisper_model=args.whisper_model,
+        interim_budget=args.interim_budget,
     )
 
     async def run() -> None:
@@ -537,6 +549,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-connections", type=int, default=64, help="streams at once; more get HTTP 429")
     sv.add_argument(
         "--workers", type=int, default=0, help="Whisper decode threads shared by all streams (default: one per core)"
+    )
+    sv.add_argument(
+        "--interim-budget",
+        type=_positive_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="how long an interim decode may wait for a busy decoder before it is skipped (default 0.5; "
+        "lower keeps a loaded server's lag down by skipping more interims; finals are never skipped)",
     )
     sv.add_argument(
         "--whisper-model",

@@ -3,7 +3,11 @@
 Streams submit `DecodeRequest`s (an interim or a final of their current segment) and get a
 `concurrent.futures.Future` back. ``workers`` threads (default: the machine's cores) take what is
 queued, finals first, and decode it in one batched CTranslate2 call per group of equal padded
-length (CTranslate2 releases the GIL, so the workers really run in parallel).
+length (CTranslate2 releases the GIL, so the workers really run in parallel). One more thread, the
+*final lane*, takes finals only: a final never waits for an interim batch that is under way (a
+speech_final is late by whatever its decode waited; measured, ~100-300 ms behind interims of other
+streams), at the cost of a third thread sharing the cores while it runs. The model needs one
+CTranslate2 replica per thread (`threads` says how many).
 
 Degrade, never collapse: when the decoders cannot keep up, an interim that has waited longer
 than ``interim_budget`` seconds is dropped (its future resolves to None and the stream skips that
@@ -78,6 +82,7 @@ class DecoderPool:
         workers: decode threads; default: the machine's cores.
         max_batch: most requests decoded in one call.
         interim_budget: seconds an interim may wait in the queue before it is dropped.
+        final_lane: one more thread that decodes finals only (see the module docs).
         clock: injectable for tests.
     """
 
@@ -88,6 +93,7 @@ class DecoderPool:
         workers: int | None = None,
         max_batch: int = 8,
         interim_budget: float = 0.5,
+        final_lane: bool = True,
         clock: Any = time.monotonic,
     ) -> None:
         self.model = model
@@ -107,6 +113,10 @@ class DecoderPool:
             threading.Thread(target=self._work, name=f"dgwidgets-decode-{i}", daemon=True)
             for i in range(self.workers)
         ]
+        if final_lane:
+            self._threads.append(
+                threading.Thread(target=self._work, args=(True,), name="dgwidgets-decode-finals", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
 
@@ -129,7 +139,7 @@ class DecoderPool:
                 # behind this final only to be told "skipped" (measured: lag peaks above 3 s in
                 # tests/test_overload.py instead of ~2 s).
                 self._skip_queued_interims()
-            self._cond.notify()
+            self._cond.notify_all()  # the final lane must not swallow the wake-up meant for an interim
         return future
 
     def _skip_queued_interims(self) -> None:
@@ -172,12 +182,19 @@ class DecoderPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _take(self) -> list[_Job]:
+    @property
+    def threads(self) -> int:
+        """Decode threads, the final lane included: the CTranslate2 replicas the model needs."""
+        return len(self._threads)
+
+    def _take(self, finals_only: bool = False) -> list[_Job]:
         """Up to max_batch runnable jobs, finals first; drops stale interims. Caller holds the lock."""
         batch: list[_Job] = []
         now = self._clock()
         while self._finals and len(batch) < self.max_batch:
             batch.append(self._finals.popleft())
+        if finals_only:
+            return [job for job in batch if job.future.set_running_or_notify_cancel()]
         dropped = 0
         while self._interims and len(batch) < self.max_batch:
             job = self._interims.popleft()
@@ -191,7 +208,7 @@ class DecoderPool:
             self._drop(dropped, now)
         return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
-    def _work(self) -> None:
+    def _work(self, finals_only: bool = False) -> None:
         # First-use costs (a forced-alignment decoder, CTranslate2's first call) are paid here, once
         # per worker, while the first stream is still in its first second of audio: measured, the
         # first two speech_finals of a fresh server otherwise came ~0.4-1 s later than the rest.
@@ -203,15 +220,16 @@ class DecoderPool:
                 log.debug("decode worker warm-up failed", exc_info=True)
         while True:
             with self._cond:
-                while not (self._finals or self._interims or self._closed):
+                while not (self._finals or (self._interims and not finals_only) or self._closed):
                     self._cond.wait()
-                if self._closed and not (self._finals or self._interims):
+                if self._closed and not (self._finals or (self._interims and not finals_only)):
                     return
-                batch = self._take()
+                batch = self._take(finals_only)
                 if not batch:
                     continue
                 started = self._clock()
-                self._busy += 1
+                if not finals_only:  # the final lane is not one of the workers interims wait for
+                    self._busy += 1
                 self.stats.batches += 1
                 for job in batch:
                     self.stats.waits.append(started - job.queued)
@@ -227,7 +245,8 @@ class DecoderPool:
                 continue
             finally:
                 with self._cond:
-                    self._busy -= 1
+                    if not finals_only:
+                        self._busy -= 1
                     took = self._clock() - started
                     self._batch_seconds = took if not self._batch_seconds else 0.7 * self._batch_seconds + 0.3 * took
             for job, result in zip(batch, results):

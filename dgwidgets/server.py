@@ -46,6 +46,7 @@ from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 
 from . import redaction
+from .aligner_processes import AlignerProcesses
 from .decoder_pool import DecoderPool
 from .engine.models import LocalModel, UnknownModelError, load_whisper, resolve_model
 from .engine.models import recognizer_factory as factory_for_model
@@ -576,6 +577,7 @@ class LocalServer:
         # One thread per stream at most: a stream's thread waits for its decodes in the pool.
         self.executor = ThreadPoolExecutor(self.settings.max_connections, thread_name_prefix="dgwidgets-engine")
         self._pools: dict[str | None, DecoderPool] = {}
+        self._aligners: list[AlignerProcesses] = []  # each pool's, closed with it
         self._pools_lock = threading.Lock()
         self._executor_closed = False
         self._server: Server | None = None
@@ -651,20 +653,28 @@ class LocalServer:
         with self._pools_lock:
             pool = self._pools.get(model.path)
             if pool is None:
+                # one CTranslate2 replica per decode thread (the workers and the final lane);
+                # pocketsphinx alignment in its own process (it holds the GIL while it aligns)
+                whisper = load_whisper(model, workers=self.settings.workers + 1)
+                aligner = AlignerProcesses()
                 pool = DecoderPool(
-                    load_whisper(model, workers=self.settings.workers),  # one CTranslate2 replica per worker
+                    whisper.with_aligner(aligner),
                     workers=self.settings.workers,
                     interim_budget=self.settings.interim_budget,
                 )
                 self._pools[model.path] = pool
+                self._aligners.append(aligner)
             return pool
 
     def close_pools(self) -> None:
         with self._pools_lock:
             pools, self._pools = list(self._pools.values()), {}
+            aligners, self._aligners = self._aligners, []
         for pool in pools:
             log.info("decoder pool: %s", pool.stats.summary())
             pool.close()
+        for aligner in aligners:
+            aligner.close()
 
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"

@@ -149,7 +149,7 @@ def test_pool_batches_finals_first_and_drops_stale_interims():
     from dgwidgets.engine.whisper_stream import DecodeRequest
 
     model = SlowModel()
-    pool = DecoderPool(model, workers=1, interim_budget=0.05)
+    pool = DecoderPool(model, workers=1, interim_budget=0.05, final_lane=False)
     try:
         blocker = pool.submit(DecodeRequest(np.zeros(512, np.int16), final=True))
         time.sleep(0.05)  # the worker is now busy with the blocker
@@ -165,6 +165,44 @@ def test_pool_batches_finals_first_and_drops_stale_interims():
         pool.close()
 
 
+def test_the_final_lane_decodes_a_final_while_every_worker_is_busy_with_interims():
+    # A speech_final is late by whatever its decode waits. With the final lane, a final does not
+    # wait for the interim batch a worker is in the middle of; without it, it does.
+    from dgwidgets.engine.whisper_stream import DecodeRequest
+
+    for final_lane in (True, False):
+        interims_may_finish = threading.Event()
+
+        class InterimsBlock(TokenModel):
+            def __init__(self, gate: threading.Event) -> None:
+                super().__init__()
+                self.gate = gate
+
+            def transcribe_batch(self, requests):
+                if not requests[0].final:
+                    self.gate.wait(5)
+                return super().transcribe_batch(requests)
+
+        pool = DecoderPool(InterimsBlock(interims_may_finish), workers=1, interim_budget=5.0, final_lane=final_lane)
+        try:
+            assert pool.threads == (2 if final_lane else 1)
+            interim = pool.submit(DecodeRequest(np.zeros(512, np.int16), final=False))
+            time.sleep(0.05)  # the one worker is now inside the interim's decode
+            final = pool.submit(DecodeRequest(np.zeros(1024, np.int16), final=True))
+            if final_lane:
+                assert final.result(2) is not None and not interim.done()
+            else:
+                time.sleep(0.2)
+                assert not final.done()  # queued behind the interim batch
+            interims_may_finish.set()
+            assert interim.result(5) is not None and final.result(5) is not None
+            # interims never go to the final lane: a second one waits for the worker like the first
+            assert pool.stats.interims == 1 and pool.stats.finals == 1
+        finally:
+            interims_may_finish.set()
+            pool.close()
+
+
 def test_a_final_that_pushes_queued_interims_past_their_budget_skips_them_at_once():
     gate = threading.Event()
 
@@ -175,7 +213,7 @@ def test_a_final_that_pushes_queued_interims_past_their_budget_skips_them_at_onc
 
     from dgwidgets.engine.whisper_stream import DecodeRequest
 
-    pool = DecoderPool(GatedModel(), workers=1, interim_budget=0.5)
+    pool = DecoderPool(GatedModel(), workers=1, interim_budget=0.5, final_lane=False)
     try:
         pool._batch_seconds = 0.4  # as if each batch had taken 0.4 s
         blocker = pool.submit(DecodeRequest(np.zeros(512, np.int16), final=True))
@@ -312,7 +350,7 @@ def test_pool_warms_up_each_worker_before_its_first_decode_and_survives_a_failed
         with DecoderPool(model, workers=2) as pool:
             assert [pool.submit(DecodeRequest(np.zeros(512, np.int16))).result(5) for _ in range(4)] == ["ok"] * 4
         warmed = [name for kind, name in model.events if kind == "warm"]
-        assert sorted(warmed) == ["dgwidgets-decode-0", "dgwidgets-decode-1"]
+        assert sorted(warmed) == ["dgwidgets-decode-0", "dgwidgets-decode-1", "dgwidgets-decode-finals"]
         for kind, name in model.events:  # no worker decodes before its own warm-up
             if kind == "decode":
                 assert ("warm", name) in model.events[: model.events.index((kind, name))]

@@ -29,6 +29,7 @@ Example (needs the model package)::
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -67,7 +68,10 @@ ENV_MODEL = "DGWIDGETS_WHISPER_MODEL"
 # Measured on real speech and non-speech (silence, noise, babble): >= 0.65 on every non-speech
 # item, <= 0.32 on read speech. Short digit runs score higher: a 1.2 s segment "two two two two"
 # (the credit card cut at endpointing=10) scored 0.52-0.53 and was dropped at 0.5, so the threshold
-# sits just below the lowest non-speech score. The VAD gate still comes first.
+# sits just below the lowest non-speech score. The VAD gate still comes first, and it has to: a
+# crowd of clear voices is speech to Whisper too (the drive-thru sample's first pause, a synthetic
+# crowd, decodes as "and it was a weather weather magazine" at 0.28), so the transcriber's
+# background-level rule, not this threshold, keeps a crowd out of the transcript.
 NO_SPEECH_THRESHOLD = 0.6
 MIN_WINDOW_S = 8.0  # encoder input at least this long (audio + zeros)
 PAD_S = 1.0  # zeros after the audio
@@ -400,6 +404,21 @@ class WhisperModel:
         cap = int(8 * request.duration) + 8
         max_length = min(MAX_TOTAL_TOKENS, len(prompt) + cap)
         return _Plan(request, n / SAMPLE_RATE, prompt, max_length, features)
+
+    def with_aligner(self, aligner: Any) -> WhisperModel:
+        """This model (the same loaded weights) with finals' word times from ``aligner``.
+
+        ``aligner`` has `ForcedAligner`'s ``align(pcm, words)`` and ``prepare()``; a server passes
+        `dgwidgets.aligner_processes.AlignerProcesses`, which runs pocketsphinx in other processes
+        (it holds the GIL while it aligns). The word times are the same either way.
+
+        >>> model = WhisperModel.load()
+        >>> model.with_aligner(ForcedAligner()) is not model
+        True
+        """
+        other = copy.copy(self)
+        other._aligner = aligner
+        return other
 
     # -- decoding ------------------------------------------------------------------------------------
 
