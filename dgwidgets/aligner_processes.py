@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +37,23 @@ __all__ = ["AlignerProcesses"]
 log = logging.getLogger("dgwidgets.aligner")
 
 _aligner: ForcedAligner | None = None  # one per worker process
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: end this process when the one that started it ends.
+
+    A server killed outright (SIGKILL, a timeout) never shuts its pool down, and its idle worker
+    would wait for work forever (seen: an orphan aligner left behind by a killed benchmark).
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="dgwidgets-aligner-parent-watch", daemon=True).start()
 
 
 def _worker_aligner() -> ForcedAligner:
@@ -77,7 +96,9 @@ class AlignerProcesses:
             if self._local is not None:
                 return None
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self._executor = ProcessPoolExecutor(
+                    self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent
+                )
             return self._executor
 
     def _fall_back(self, err: BaseException) -> ForcedAligner:
