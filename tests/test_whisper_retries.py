@@ -56,6 +56,17 @@ LOOPING = (
     True,
     [(" testing", 0.1 + 0.15 * k, 0.2 + 0.15 * k, 0.5) for k in range(12)],
 )
+# codec2-examples' hts1a at the VAD's flip: the sentence, then the same sentence DTW put on one frame
+STACKED_BEFORE_THE_END = (
+    "The Navy attacked the big task force. The Navy attacked the big task force",
+    list(range(16)),
+    0.03,
+    False,
+    [(" The", 0.0, 0.48, 0.4), (" Navy", 0.48, 0.76, 0.9), (" attacked", 0.76, 1.18, 0.9), (" the", 1.18, 1.5, 0.9),
+     (" big", 1.5, 1.82, 0.9), (" task", 1.82, 2.16, 0.9), (" force.", 2.16, 2.36, 0.9)]
+    + [(f" {w}", 2.36, 2.36, 0.2) for w in "The Navy attacked the big task".split()]
+    + [(" force", 2.36, 2.44, 0.2)],
+)
 CLEAN = ("How are you?", [1, 2, 3], 0.05, False, [(" How", 0.3, 0.5, 0.9), (" are", 0.5, 0.7, 0.9), (" you?", 0.7, 1.1, 0.9)])
 
 
@@ -86,3 +97,11 @@ def test_past_end_inside_a_batch_costs_no_decode_for_the_others(model, monkeypat
     results = model.transcribe_batch([TWO_SECONDS, TWO_SECONDS])
     assert windows == [whisper.MIN_WINDOW_S, whisper.MIN_WINDOW_S]
     assert [[w.word for w in r.words] for r in results] == [["how", "are", "you"]] * 2
+
+
+def test_a_repeat_stacked_on_one_frame_before_the_end_is_cut_too(model, monkeypatch):
+    windows = _scripted(monkeypatch, model, [STACKED_BEFORE_THE_END])
+    result = model.transcribe(DecodeRequest(np.zeros(int(2.59 * 16000), dtype=np.int16), final=True))
+    assert windows == [whisper.MIN_WINDOW_S]
+    assert " ".join(w.word for w in result.words) == "the navy attacked the big task force"
+    assert result.truncated and not result.retried

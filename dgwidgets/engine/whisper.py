@@ -81,7 +81,8 @@ MAX_TOTAL_TOKENS = 448  # the decoder's context
 _MAX_PROMPT_TOKENS = 100  # keyterm prompt cap (Whisper uses at most half the context for it)
 _FRAME_ALIGN = 2 * HOP_LENGTH  # the encoder's stride-2 convolution: an even number of frames
 _ENCODER_FRAME_S = 0.02  # one encoder output frame (two feature frames)
-_PAST_END_S = 0.06  # a word starting this close to the audio's end (or later) was invented in the padding
+_PAST_END_S = 0.06  # 2+ words starting this close to the audio's end (or later) were invented in the padding
+_STACKED_S = 0.3  # ... and so were 3+ trailing words that DTW put on one frame this close to the end
 
 
 class ModelNotFoundError(RuntimeError):
@@ -582,7 +583,7 @@ class WhisperModel:
             return result((), "no_speech")
         truncated = False
         if loop == "past_end":
-            aligned = [a for a in aligned if a[1] < plan.request.duration - _PAST_END_S]
+            aligned = aligned[: _invented_from(aligned, plan.request.duration)]
             truncated = True
         elif loop:
             kept = truncate_loop(text)
@@ -646,24 +647,49 @@ def _without_one_repeat(words: Sequence[RecognizedWord]) -> list[RecognizedWord]
 
 
 def _past_end(aligned: list, duration: float) -> str | None:
-    """'past_end' when 2+ Whisper words are aligned at the very end of the audio or later.
-
-    tiny.en sometimes repeats the last phrase into the zero padding ("... the age of
-    foolishness. It was the age of foolishness."); DTW then stacks the invented words on the
-    audio's last frame, so those words are dropped.  Finals used to be decoded again with a
-    15 s window instead: on 325 distinct finals of real speech and the samples (the engine at
-    endpointing 10/300/500), 8 tripped this rule; the cut-off read the same as the second decode
-    on 5, better on 2 ("moncton" for "munkton", four fives for three) and differently on 1
-    ("and this is" / "and so this is"), at a third of the CPU, and the second decode was what
-    made those speech_finals late (``benchmarks/recognition.py``).
+    """'past_end' when Whisper's last words were invented past the end of the audio (`_invented_from`).
 
     >>> _past_end([(" Side.", 0.5, 0.9, 0.9), (" Side.", 1.98, 2.0, 0.4), (" Side.", 2.0, 2.0, 0.3)], 2.0)
     'past_end'
     >>> _past_end([(" Side.", 0.5, 0.9, 0.9), (" left.", 1.2, 1.9, 0.8)], 2.0) is None
     True
     """
-    late = sum(1 for _, start, _, _ in aligned if start >= duration - _PAST_END_S)
-    return "past_end" if late >= 2 else None
+    return "past_end" if _invented_from(aligned, duration) is not None else None
+
+
+def _invented_from(aligned: list, duration: float) -> int | None:
+    """Index of the first of the words Whisper invented in the zero padding after the audio, or None.
+
+    tiny.en sometimes repeats the last phrase into the padding ("... the age of foolishness. It
+    was the age of foolishness."), and DTW crams the invented words into the audio's last frames.
+    Two signs, each measured on real speech: 2+ trailing words that start at the very end of the
+    audio (within `_PAST_END_S`), or 3+ trailing words that all start on one frame in its last
+    `_STACKED_S` ("The Navy attacked the big task force. The Navy attacked the big task force" on
+    codec2-examples' hts1a: seven words at 2.36 s of 2.59). Those words are dropped. Finals used to
+    be decoded again with a 15 s window instead: on 325 distinct finals of real speech and the
+    samples (the engine at endpointing 10/300/500) the cut read the same as the second decode on 5
+    of the 8 that tripped the first sign, better on 2 ("moncton" for "munkton", four fives for
+    three) and differently on 1 ("and this is" / "and so this is"), at a third of the CPU; the second
+    decode was what made those speech_finals late (``benchmarks/recognition.py``).
+
+    >>> words = [(" force.", 2.16, 2.36, 0.9), (" The", 2.36, 2.36, 0.2), (" Navy", 2.36, 2.36, 0.2), (" force", 2.36, 2.44, 0.2)]
+    >>> _invented_from(words, 2.59)
+    1
+    >>> _invented_from(words[:2], 2.59) is None   # one word on the last frame: not a stack
+    True
+    """
+    k = len(aligned)
+    while k > 0 and aligned[k - 1][1] >= duration - _PAST_END_S:
+        k -= 1
+    late = k if len(aligned) - k >= 2 else None
+    stacked = None
+    if aligned and aligned[-1][1] >= duration - _STACKED_S:
+        j, start = len(aligned), aligned[-1][1]
+        while j > 0 and aligned[j - 1][1] == start:
+            j -= 1
+        stacked = j if len(aligned) - j >= 3 else None
+    found = [i for i in (late, stacked) if i is not None]
+    return min(found) if found else None
 
 
 def _take_whisper_words(aligned: list, n_tokens: int) -> list:
