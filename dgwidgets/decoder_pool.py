@@ -97,7 +97,7 @@ class DecoderPool:
         clock: Any = time.monotonic,
     ) -> None:
         self.model = model
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = self.threads_for(workers, final_lane=False)
         self.max_batch = max(1, max_batch)
         self.interim_budget = interim_budget
         self.stats = PoolStats()
@@ -186,6 +186,15 @@ class DecoderPool:
     def threads(self) -> int:
         """Decode threads, the final lane included: the CTranslate2 replicas the model needs."""
         return len(self._threads)
+
+    @staticmethod
+    def threads_for(workers: int | None = None, *, final_lane: bool = True) -> int:
+        """The decode threads a pool built with these arguments runs, for sizing its model first.
+
+        >>> DecoderPool.threads_for(2), DecoderPool.threads_for(2, final_lane=False)
+        (3, 2)
+        """
+        return max(1, workers or os.cpu_count() or 1) + (1 if final_lane else 0)
 
     def _take(self, finals_only: bool = False) -> list[_Job]:
         """Up to max_batch runnable jobs, finals first; drops stale interims. Caller holds the lock."""

@@ -655,7 +655,7 @@ class LocalServer:
             if pool is None:
                 # one CTranslate2 replica per decode thread (the workers and the final lane);
                 # pocketsphinx alignment in its own process (it holds the GIL while it aligns)
-                whisper = load_whisper(model, workers=self.settings.workers + 1)
+                whisper = load_whisper(model, workers=DecoderPool.threads_for(self.settings.workers))
                 aligner = AlignerProcesses()
                 pool = DecoderPool(
                     whisper.with_aligner(aligner),

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dgwidgets.decoder_pool import DecoderPool
-from dgwidgets.engine.transcriber import ENDPOINT_BACKDATE, SAMPLE_RATE, StreamTranscriber
+from dgwidgets.engine.transcriber import ENDPOINT_BACKDATE, LEAD_IN, SAMPLE_RATE, StreamTranscriber
+from dgwidgets.engine.recognizer import RecognizedWord
 from dgwidgets.engine.vad import VadFrame
 from dgwidgets.engine.whisper_stream import Transcription, WhisperStreamRecognizer, completed
 from dgwidgets.protocol import LiveOptions, Results
@@ -97,6 +98,28 @@ def test_whole_buffer_recognizer_gives_the_incremental_transcripts():
     assert [f[3] for f in finals(run(pcm, TokenModel(), **options)[0])] == [
         f[3] for f in finals(incremental(pcm, **options))
     ]
+
+
+def test_decodes_leave_out_a_long_silence_before_the_first_speech():
+    # 4 s of silence, then speech: the decodes start LEAD_IN before the VAD's first speech frame,
+    # and the words keep their stream times (token audio: the VAD hears a word at its first frame).
+    pcm, truth = token_audio("one two three |1.5", lead=4.0)
+    model = TokenModel()
+    out, _ = run(pcm, model, endpointing=300, interim_results=True)
+    (final,) = [m for m in out if isinstance(m, Results) and m.is_final and m.transcript]
+    assert final.transcript == "one two three"
+    times = [t for w in final.words for t in (w.start, w.end)]
+    assert times == pytest.approx([t for _, s, e in truth for t in (s, e)], abs=TOL)
+    skipped = round((frame_ceil(truth[0][1]) - LEAD_IN) * SAMPLE_RATE)
+    assert skipped > 2 * SAMPLE_RATE
+    heard_end = round((frame_ceil(truth[-1][2]) + FRAME) * SAMPLE_RATE)
+    assert all(size <= heard_end - skipped + FRAME * SAMPLE_RATE for size, _ in model.requests)
+    # a lead-in shorter than LEAD_IN is decoded whole, from the stream's first sample
+    pcm, truth = token_audio("one two three |1.5", lead=LEAD_IN / 2)
+    whole = TokenModel()
+    run(pcm, whole, endpointing=300)
+    (size,) = [size for size, final in whole.requests if final]
+    assert size >= round(truth[-1][2] * SAMPLE_RATE)
 
 
 def test_no_decode_while_the_vad_hears_nothing():
@@ -354,3 +377,46 @@ def test_pool_warms_up_each_worker_before_its_first_decode_and_survives_a_failed
         for kind, name in model.events:  # no worker decodes before its own warm-up
             if kind == "decode":
                 assert ("warm", name) in model.events[: model.events.index((kind, name))]
+
+
+def test_skip_leading_leaves_the_lead_out_of_every_decode_and_shifts_the_times_back():
+    sizes = []
+    heard = Transcription(words=(RecognizedWord("yes", 0.25, 0.5, 0.9, "Yes."),), text=" Yes.", no_speech_prob=0.1,
+                          retried=False, rejected=None)
+
+    def submit(request):
+        sizes.append((request.pcm.size, request.final))
+        return completed(heard)
+
+    rec = WhisperStreamRecognizer(submit=submit)
+    rec.start()
+    rec.feed(np.zeros(3 * SAMPLE_RATE, np.int16))
+    rec.skip_leading(2 * SAMPLE_RATE)
+    (interim,) = rec.partial()
+    rec.speculate(SAMPLE_RATE * 5 // 2)
+    (final,) = rec.finish(SAMPLE_RATE * 5 // 2)
+    assert sizes == [(SAMPLE_RATE, False), (SAMPLE_RATE // 2, True)]
+    assert (interim.start, interim.end) == (final.start, final.end) == (2.25, 2.5)
+    assert final.punctuated == "Yes." and final.confidence == 0.9
+    # the next utterance starts with no lead; a skip after its first decode changes nothing
+    rec.start()
+    rec.feed(np.zeros(SAMPLE_RATE, np.int16))
+    rec.partial()
+    rec.skip_leading(SAMPLE_RATE // 2)
+    assert [(w.start, w.end) for w in rec.finish()] == [(0.25, 0.5)]
+    assert sizes[2:] == [(SAMPLE_RATE, False), (SAMPLE_RATE, True)]
+    # a range that ends inside the lead has no words and costs no decode
+    rec.start()
+    rec.feed(np.zeros(SAMPLE_RATE, np.int16))
+    rec.skip_leading(SAMPLE_RATE // 2)
+    assert rec.preview(SAMPLE_RATE // 4) == [] and len(sizes) == 4
+    with pytest.raises(ValueError, match="samples must be >= 0"):
+        rec.skip_leading(-1)
+
+
+@pytest.mark.parametrize("workers, final_lane", [(1, True), (2, True), (3, False)])
+def test_a_pool_runs_as_many_decode_threads_as_threads_for_says(workers, final_lane):
+    # the server sizes the model (one CTranslate2 replica per thread) from threads_for before the pool exists
+    with DecoderPool(TokenModel(), workers=workers, final_lane=final_lane) as pool:
+        running = [t for t in threading.enumerate() if t.name.startswith("dgwidgets-decode")]
+        assert pool.threads == DecoderPool.threads_for(workers, final_lane=final_lane) == len(running)

@@ -10,7 +10,12 @@ segment's audio and turns the transcriber's calls into decode requests:
   now, so that when the endpointing timer expires the speech_final can go out at once;
 - ``preview(end)``: the words of that final decode, without ending the utterance;
 - ``finish(end)``: end the utterance with the final decode of ``audio[:end]`` (all the audio when
-  ``end`` is None), reusing a speculative decode of the same range.
+  ``end`` is None), reusing a speculative decode of the same range;
+- ``skip_leading(samples)``: the transcriber's word that the utterance's first ``samples`` are not
+  speech (the VAD heard none there). Decodes leave them out: Whisper invents words in a long lead-in
+  of silence (seen on real speech: 3.5 s of silence then "front center" came back as "front center
+  front center"), and a shorter buffer costs less to decode and to align. Word times still count
+  from the utterance start.
 
 Decoding itself goes through ``submit``, a callable that takes a `DecodeRequest` and returns a
 `concurrent.futures.Future`: by default the model decodes at once in the caller's thread; the
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -93,7 +98,8 @@ class WhisperStreamRecognizer:
         self._samples = 0
         self._active = False
         self._interim: tuple[int, list[RecognizedWord] | None] | None = None  # (samples, words)
-        self._finals: dict[int, Future] = {}  # end sample -> final decode of audio[:end]
+        self._finals: dict[int, Future] = {}  # end sample -> final decode of audio[_lead:end]
+        self._lead = 0  # samples at the utterance start left out of decodes (no speech there)
 
     @property
     def in_utterance(self) -> bool:
@@ -110,6 +116,26 @@ class WhisperStreamRecognizer:
         self._active = True
         self._chunks, self._samples = [], 0
         self._interim, self._finals = None, {}
+        self._lead = 0
+
+    def skip_leading(self, samples: int) -> None:
+        """Leave the utterance's first ``samples`` out of its decodes (see the module docs).
+
+        Call it before the first decode of the utterance (decodes already asked for keep their
+        range); word times still count from the utterance start.
+
+        >>> seen = []
+        >>> heard = Transcription(words=(RecognizedWord("yes", 0.1, 0.4, 0.9),), text=" Yes.",
+        ...                       no_speech_prob=0.1, retried=False, rejected=None)
+        >>> rec = WhisperStreamRecognizer(submit=lambda request: seen.append(request.pcm.size) or completed(heard))
+        >>> rec.start(); rec.feed(np.zeros(32000, dtype=np.int16)); rec.skip_leading(16000)
+        >>> [(w.word, w.start, w.end) for w in rec.finish()], seen
+        ([('yes', 1.1, 1.4)], [16000])
+        """
+        if samples < 0:
+            raise ValueError(f"samples must be >= 0, got {samples}")
+        if self._active and not self._finals and self._interim is None:
+            self._lead = min(int(samples), self._samples)
 
     def feed(self, pcm: np.ndarray) -> None:
         """Add int16 mono samples to the current utterance."""
@@ -129,7 +155,17 @@ class WhisperStreamRecognizer:
         return audio if end is None else audio[:end]
 
     def _request(self, end: int, *, final: bool) -> Future:
-        return self._submit(DecodeRequest(pcm=self._audio(end), final=final, keyterms=self.keyterms))
+        pcm = self._audio(end)[self._lead :]
+        return self._submit(DecodeRequest(pcm=pcm, final=final, keyterms=self.keyterms))
+
+    def _words(self, result: Transcription | None) -> list[RecognizedWord] | None:
+        """A decode's words with times from the utterance start (None: the decode was skipped)."""
+        if result is None:
+            return None
+        if not self._lead:
+            return list(result.words)
+        shift = self._lead / self.sample_rate
+        return [replace(w, start=round(w.start + shift, 3), end=round(w.end + shift, 3)) for w in result.words]
 
     def partial(self) -> list[RecognizedWord] | None:
         """An interim decode of the audio so far; ``None`` if the decoder skipped it (load)."""
@@ -137,12 +173,12 @@ class WhisperStreamRecognizer:
             return []
         if self._interim is None or self._interim[0] != self._samples:
             result = self._request(self._samples, final=False).result()
-            self._interim = (self._samples, None if result is None else list(result.words))
+            self._interim = (self._samples, self._words(result))
         return self._interim[1]
 
     def speculate(self, end: int) -> None:
         """Start the final decode of ``audio[:end]`` now; `finish(end)` will use it."""
-        if self._active and 0 < end <= self._samples and end not in self._finals:
+        if self._active and self._lead < end <= self._samples and end not in self._finals:
             self._finals[end] = self._request(end, final=True)
 
     def abandon_speculation(self) -> None:
@@ -156,13 +192,12 @@ class WhisperStreamRecognizer:
         if not self._active or not self._samples:
             return []
         end = self._samples if end is None else min(end, self._samples)
-        if end <= 0:
+        if end <= self._lead:
             return []
         future = self._finals.get(end)
         if future is None or future.cancelled():
             future = self._finals[end] = self._request(end, final=True)
-        result = future.result()
-        return list(result.words) if result is not None else []
+        return self._words(future.result()) or []
 
     def finish(self, end: int | None = None) -> list[RecognizedWord]:
         """End the utterance; its words from the final decode of ``audio[:end]``."""
@@ -172,4 +207,5 @@ class WhisperStreamRecognizer:
         self._active = False
         self._chunks, self._samples = [], 0
         self._interim, self._finals = None, {}
+        self._lead = 0
         return words
