@@ -226,6 +226,35 @@ def test_the_final_lane_decodes_a_final_while_every_worker_is_busy_with_interims
             pool.close()
 
 
+def test_finals_that_arrive_together_are_shared_out_among_free_threads_not_batched_on_one():
+    # Three streams end at once: each final gets its own free thread (a batch makes every member
+    # wait for the whole batch); with one thread they are batched as before.
+    from dgwidgets.engine.whisper_stream import DecodeRequest
+
+    for workers, final_lane, batches in ((2, True, [1, 1, 1]), (1, False, [3])):
+
+        class RecordsBatches(TokenModel):
+            sizes: list[int] = []
+
+            def transcribe_batch(self, requests):
+                self.sizes.append(len(requests))
+                return super().transcribe_batch(requests)
+
+        model = RecordsBatches()
+        model.sizes = []
+        pool = DecoderPool(model, workers=workers, final_lane=final_lane)
+        try:
+            deadline = time.monotonic() + 5
+            while pool._idle < pool.threads and time.monotonic() < deadline:
+                time.sleep(0.01)  # every thread is waiting for work (warm-up done)
+            with pool._cond:  # all three are queued before any thread can take one
+                futures = [pool.submit(DecodeRequest(np.zeros(512 * (k + 1), np.int16), final=True)) for k in range(3)]
+            assert all(f.result(5) is not None for f in futures)
+            assert sorted(model.sizes) == batches
+        finally:
+            pool.close()
+
+
 def test_a_final_that_pushes_queued_interims_past_their_budget_skips_them_at_once():
     gate = threading.Event()
 

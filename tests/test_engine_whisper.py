@@ -450,6 +450,17 @@ def test_final_words_are_spoken_forms_with_ordered_forced_alignment_times_inside
         assert a.end <= b.start, (a, b)
 
 
+@pytest.mark.parametrize("name", ["jfk.flac", "two_cities_2.flac", "two_cities_4.flac", "two_cities_5.flac"])
+def test_a_final_cut_just_after_its_last_word_still_ends_that_word_where_it_ends(model, finals, name, monkeypatch):
+    # A speculative final ends where the VAD first heard silence, ~30-100 ms after the last word.
+    # The endpointing timer counts from that word's end, so it must not be stretched to the cut.
+    end = finals[name].words[-1].end
+    cut = real_pcm(name)[: round((end + 0.06) * SR)]
+    assert model.transcribe(DecodeRequest(cut)).words[-1].end == pytest.approx(end, abs=0.03)
+    monkeypatch.setattr(whisper, "ALIGN_TAIL_S", 0.0)  # why the aligner gets a tail of silence:
+    assert model.transcribe(DecodeRequest(cut)).words[-1].end >= end + 0.04  # pinned to the cut
+
+
 @pytest.mark.parametrize("name", ["jfk.flac", "alsa_front_left.flac", "two_cities_5.flac"])
 def test_interim_words_take_whispers_own_times_in_order_inside_the_audio(model, finals, name):
     pcm = real_pcm(name)

@@ -81,6 +81,12 @@ MAX_TOTAL_TOKENS = 448  # the decoder's context
 _MAX_PROMPT_TOKENS = 100  # keyterm prompt cap (Whisper uses at most half the context for it)
 _FRAME_ALIGN = 2 * HOP_LENGTH  # the encoder's stride-2 convolution: an even number of frames
 _ENCODER_FRAME_S = 0.02  # one encoder output frame (two feature frames)
+#: Silence appended to a final's audio for its forced alignment only. A speculative final ends
+#: ~30-100 ms after the last word (where the VAD first heard silence); with no silence after it to
+#: place, pocketsphinx stretched the last word to the buffer's edge, and the endpointing timer,
+#: which counts from that word's end, started late (measured at endpointing 300 on the real set
+#: streamed back to back: decisions 250-658 ms after the true end, 276-374 ms with the tail).
+ALIGN_TAIL_S = 0.2
 _PAST_END_S = 0.06  # 2+ words starting this close to the audio's end (or later) were invented in the padding
 _STACKED_S = 0.3  # ... and so were 3+ trailing words that DTW put on one frame this close to the end
 
@@ -423,6 +429,15 @@ class WhisperModel:
 
     # -- decoding ------------------------------------------------------------------------------------
 
+    def _align_words(self, pcm: np.ndarray, words: Sequence[RecognizedWord]) -> list | None:
+        """The aligner's (start, end) per word over ``pcm`` plus `ALIGN_TAIL_S` of silence, cut to ``pcm``."""
+        tail = np.zeros(round(ALIGN_TAIL_S * SAMPLE_RATE), dtype=np.int16)
+        spans = self._aligner.align(np.concatenate((pcm, tail)), [w.word for w in words])
+        if spans is None:
+            return None
+        limit = round(pcm.size / SAMPLE_RATE, 3)
+        return [(min(start, limit), min(end, limit)) for start, end in spans]
+
     def warm_up(self) -> None:
         """Pay one caller's first-use costs now: a forced-alignment decoder (~0.1 s) and CTranslate2's
         first decode (~70 ms). Call it once per decode thread before real requests arrive (the
@@ -600,7 +615,7 @@ class WhisperModel:
         if plan.request.final and self.forced_alignment:
             # Finals: pocketsphinx's forced alignment of Whisper's words (~15 ms CPU per second of
             # audio); it falls back to Whisper's DTW times when a word is not in its dictionary.
-            spans = self._aligner.align(plan.request.pcm, [w.word for w in words])
+            spans = self._align_words(plan.request.pcm, words)
             for _ in range(2):
                 # Whisper miscounts runs of one repeated word ("3 3 3 3 3" for four threes, the
                 # docs' card number): a run too long for the audio has no forced alignment, so
@@ -610,7 +625,7 @@ class WhisperModel:
                 shorter = _without_one_repeat(words)
                 if shorter is None:
                     break
-                candidate = self._aligner.align(plan.request.pcm, [w.word for w in shorter])
+                candidate = self._align_words(plan.request.pcm, shorter)
                 if candidate is not None:
                     words, spans = shorter, candidate
             if spans is not None:
