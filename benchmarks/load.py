@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="server decode threads (default: its cores)")
     parser.add_argument("--whisper-model", default=None, help="a CTranslate2 Whisper directory for the server")
     parser.add_argument(
-        "--interim-budget", type=float, default=None, help="the server's --interim-budget (default: its own, 0.5 s)"
+        "--interim-budget", type=float, default=None, help="the server's --interim-budget (default: its own, 0.2 s)"
     )
     parser.add_argument("--give-up", type=float, default=2.0, help="end a model's levels past this p95 lag (s)")
     parser.add_argument("--budget", type=float, default=None, help="seconds for all levels (default 600)")

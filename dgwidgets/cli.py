@@ -553,9 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument(
         "--interim-budget",
         type=_positive_seconds,
-        default=0.5,
+        default=0.2,
         metavar="SECONDS",
-        help="how long an interim decode may wait for a busy decoder before it is skipped (default 0.5; "
+        help="how long an interim decode may wait for a busy decoder before it is skipped (default 0.2; "
         "lower keeps a loaded server's lag down by skipping more interims; finals are never skipped)",
     )
     sv.add_argument(

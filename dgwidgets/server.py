@@ -124,7 +124,7 @@ class ServerSettings:
     #: A CTranslate2 Whisper directory that replaces the packaged tiny.en (else $DGWIDGETS_WHISPER_MODEL).
     whisper_model: str | None = None
     #: Seconds an interim decode may wait for a decoder before it is skipped (finals never are).
-    interim_budget: float = 0.5
+    interim_budget: float = 0.2
     #: Audio frames queued per stream before reading from the socket pauses (backpressure).
     queue_frames: int = 256
 

@@ -242,7 +242,7 @@ def test_finals_that_arrive_together_are_shared_out_among_free_threads_not_batch
 
         model = RecordsBatches()
         model.sizes = []
-        pool = DecoderPool(model, workers=workers, final_lane=final_lane)
+        pool = DecoderPool(model, workers=workers, final_lane=final_lane, max_batch=8)
         try:
             deadline = time.monotonic() + 5
             while pool._idle < pool.threads and time.monotonic() < deadline:
@@ -265,7 +265,7 @@ def test_a_final_that_pushes_queued_interims_past_their_budget_skips_them_at_onc
 
     from dgwidgets.engine.whisper_stream import DecodeRequest
 
-    pool = DecoderPool(GatedModel(), workers=1, interim_budget=0.5, final_lane=False)
+    pool = DecoderPool(GatedModel(), workers=1, max_batch=8, interim_budget=0.5, final_lane=False)
     try:
         pool._batch_seconds = 0.4  # as if each batch had taken 0.4 s
         blocker = pool.submit(DecodeRequest(np.zeros(512, np.int16), final=True))
