@@ -75,7 +75,7 @@ def _align(pcm: np.ndarray, words: list[str]) -> list[tuple[float, float]] | Non
 
 
 class AlignerProcesses:
-    """`ForcedAligner.align` in ``processes`` worker processes (see the module docs).
+    """`ForcedAligner.align` in ``processes`` worker processes (see the module docs); an `Aligner`.
 
     Processes start on first use ("spawn": the caller may have threads, as a notebook kernel does)
     and stop at `close`; a call after `close` starts them again. If they cannot run (a broken

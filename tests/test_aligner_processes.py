@@ -106,3 +106,14 @@ def test_a_killed_server_leaves_no_aligner_process_behind():
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_both_aligners_have_the_aligner_interface_a_whisper_model_takes():
+    import inspect
+
+    from dgwidgets.engine.alignment import Aligner, ForcedAligner
+
+    for cls in (ForcedAligner, AlignerProcesses):
+        for name in ("align", "prepare"):
+            ours, required = inspect.signature(getattr(cls, name)), inspect.signature(getattr(Aligner, name))
+            assert list(ours.parameters) == list(required.parameters), (cls, name)

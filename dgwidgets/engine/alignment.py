@@ -19,14 +19,27 @@ import queue
 import re
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["ForcedAligner"]
+__all__ = ["Aligner", "ForcedAligner"]
 
 _VARIANT = re.compile(r"\(\d+\)$")
 _FRAME_S = 0.01
+
+
+class Aligner(Protocol):
+    """What a Whisper model needs to time its finals' words: `ForcedAligner` here, or
+    `dgwidgets.aligner_processes.AlignerProcesses` (the same aligner in worker processes)."""
+
+    def align(self, pcm: np.ndarray, words: Sequence[str]) -> list[tuple[float, float]] | None:
+        """(start, end) seconds for each of ``words`` in ``pcm`` (int16 mono 16 kHz), or None."""
+        ...
+
+    def prepare(self) -> None:
+        """Pay the first call's set-up cost now."""
+        ...
 
 
 class ForcedAligner:

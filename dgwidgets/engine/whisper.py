@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .alignment import ForcedAligner
+from .alignment import Aligner, ForcedAligner
 from .mel import HOP_LENGTH, SAMPLE_RATE, log_mel
 from .recognizer import RecognizedWord
 from .spoken_text import spoken_words
@@ -332,7 +332,7 @@ class WhisperModel:
             str(model_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=workers
         )
         self._tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._aligner = ForcedAligner()
+        self._aligner: Aligner = ForcedAligner()
         self.forced_alignment = True  # finals' word times from pocketsphinx (False: Whisper's DTW only)
         tok = self._tokenizer.token_to_id
         self._sot = tok("<|startoftranscript|>")
@@ -412,10 +412,10 @@ class WhisperModel:
         max_length = min(MAX_TOTAL_TOKENS, len(prompt) + cap)
         return _Plan(request, n / SAMPLE_RATE, prompt, max_length, features)
 
-    def with_aligner(self, aligner: Any) -> WhisperModel:
+    def with_aligner(self, aligner: Aligner) -> WhisperModel:
         """This model (the same loaded weights) with finals' word times from ``aligner``.
 
-        ``aligner`` has `ForcedAligner`'s ``align(pcm, words)`` and ``prepare()``; a server passes
+        ``aligner`` is an `Aligner` (``align(pcm, words)`` and ``prepare()``); a server passes
         `dgwidgets.aligner_processes.AlignerProcesses`, which runs pocketsphinx in other processes
         (it holds the GIL while it aligns). The word times are the same either way.
 
