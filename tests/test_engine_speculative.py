@@ -446,6 +446,7 @@ def test_skip_leading_leaves_the_lead_out_of_every_decode_and_shifts_the_times_b
 @pytest.mark.parametrize("workers, final_lane", [(1, True), (2, True), (3, False)])
 def test_a_pool_runs_as_many_decode_threads_as_threads_for_says(workers, final_lane):
     # the server sizes the model (one CTranslate2 replica per thread) from threads_for before the pool exists
+    before = set(threading.enumerate())  # other tests' servers may have pools of their own running
     with DecoderPool(TokenModel(), workers=workers, final_lane=final_lane) as pool:
-        running = [t for t in threading.enumerate() if t.name.startswith("dgwidgets-decode")]
+        running = [t for t in threading.enumerate() if t not in before and t.name.startswith("dgwidgets-decode")]
         assert pool.threads == DecoderPool.threads_for(workers, final_lane=final_lane) == len(running)
