@@ -85,7 +85,8 @@ _ENCODER_FRAME_S = 0.02  # one encoder output frame (two feature frames)
 #: ~30-100 ms after the last word (where the VAD first heard silence); with no silence after it to
 #: place, pocketsphinx stretched the last word to the buffer's edge, and the endpointing timer,
 #: which counts from that word's end, started late (measured at endpointing 300 on the real set
-#: streamed back to back: decisions 250-658 ms after the true end, 276-374 ms with the tail).
+#: streamed back to back, 3 streams on one server: decisions 250-658 ms after the true end, 221-374
+#: ms with the tail, p50 306).
 ALIGN_TAIL_S = 0.2
 _PAST_END_S = 0.06  # 2+ words starting this close to the audio's end (or later) were invented in the padding
 _STACKED_S = 0.3  # ... and so were 3+ trailing words that DTW put on one frame this close to the end
