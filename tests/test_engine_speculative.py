@@ -6,6 +6,7 @@ does, so the state machine's decode requests can be counted and compared with th
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -15,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dgwidgets.decoder_pool import DecoderPool
-from dgwidgets.engine.transcriber import ENDPOINT_BACKDATE, LEAD_IN, SAMPLE_RATE, StreamTranscriber
 from dgwidgets.engine.recognizer import RecognizedWord
+from dgwidgets.engine.transcriber import ENDPOINT_BACKDATE, LEAD_IN, MIN_RESUME, SAMPLE_RATE, StreamTranscriber
 from dgwidgets.engine.vad import VadFrame
 from dgwidgets.engine.whisper_stream import Transcription, WhisperStreamRecognizer, completed
 from dgwidgets.protocol import LiveOptions, Results
 
-from .test_engine_transcriber import FRAME, TOL, TokenRecognizer, TokenVad, frame_ceil, token_audio
+from .test_engine_transcriber import _AMPLITUDE, FRAME, TOL, TokenRecognizer, TokenVad, frame_ceil, token_audio
 
 
 class TokenModel:
@@ -450,3 +451,61 @@ def test_a_pool_runs_as_many_decode_threads_as_threads_for_says(workers, final_l
     with DecoderPool(TokenModel(), workers=workers, final_lane=final_lane) as pool:
         running = [t for t in threading.enumerate() if t not in before and t.name.startswith("dgwidgets-decode")]
         assert pool.threads == DecoderPool.threads_for(workers, final_lane=final_lane) == len(running)
+
+
+SOUND = 3  # token audio the VAD calls speech but the model hears no word in (a click, applause)
+
+
+class SoundDeafModel(TokenModel):
+    """TokenModel that hears no word in `SOUND` samples, as Whisper hears none in a cough."""
+
+    def transcribe(self, request):
+        pcm = np.where(np.abs(request.pcm) == SOUND, 0, request.pcm).astype(np.int16)
+        return super().transcribe(dataclasses.replace(request, pcm=pcm))
+
+
+def with_sound(pause: float, sound: float, amplitude: int = SOUND, tail: float = 1.5):
+    """ "one two three", a pause, a run of `amplitude` lasting `sound` seconds, then silence."""
+    pcm, truth = token_audio(f"one two three |{pause}", tail=0.0)
+    run = np.full(round(sound * SAMPLE_RATE), amplitude, np.int16)
+    sound_start = pcm.size / SAMPLE_RATE
+    return np.concatenate((pcm, run, np.zeros(round(tail * SAMPLE_RATE), np.int16))), truth, sound_start
+
+
+@pytest.mark.parametrize("chunk", [0.02, 0.1, 0.25])
+def test_a_short_sound_in_the_pause_does_not_restart_the_endpointing_count(chunk):
+    # a 0.1 s click 0.3 s into the pause: at endpointing 500 the speech_final is still decided 0.5 s
+    # after "three" (once the click is over), not 0.5 s after the VAD heard the click stop
+    pcm, truth, sound_start = with_sound(pause=0.3, sound=0.1)
+    assert 0.1 < MIN_RESUME
+    out, _ = run(pcm, SoundDeafModel(), chunk=chunk, endpointing=500)
+    (first, *rest) = [m for m in out if isinstance(m, Results) and m.speech_final]
+    assert first.transcript == "one two three"
+    decided = first.start + first.duration
+    click_over = frame_ceil(sound_start + 0.1) + FRAME  # the VAD's first silent frame after the click
+    assert decided <= max(frame_ceil(truth[-1][2] + 0.5), click_over) + FRAME + TOL
+    assert decided < sound_start + 0.1 + 0.5 - ENDPOINT_BACKDATE - FRAME  # what restarting the count would give
+    assert all(m.transcript == "" for m in rest)  # the click holds no word: nothing invented, nothing lost
+
+
+def test_a_short_word_in_the_pause_still_counts_as_speech():
+    # the same short run, but holding a word: the model decodes it with the rest (it is not thrown
+    # away), and the count starts again from its end
+    pcm, truth, sound_start = with_sound(pause=0.3, sound=0.1, amplitude=-_AMPLITUDE["four"])
+    out, _ = run(pcm, SoundDeafModel(), endpointing=500)
+    speech_finals = [m for m in out if isinstance(m, Results) and m.speech_final and m.transcript]
+    assert [m.transcript for m in speech_finals] == ["one two three four"]
+    final = speech_finals[0]
+    assert final.start + final.duration >= sound_start + 0.1 + 0.5 - TOL
+
+
+def test_a_run_as_long_as_min_resume_is_the_speaker_going_on():
+    # a noise as long as MIN_RESUME (or longer) begins a new pause: the count restarts after it,
+    # from at most ENDPOINT_BACKDATE before the VAD heard it stop
+    pcm, truth, sound_start = with_sound(pause=0.3, sound=MIN_RESUME + 0.05)
+    out, _ = run(pcm, SoundDeafModel(), endpointing=500)
+    first = next(m for m in out if isinstance(m, Results) and m.speech_final)
+    assert first.transcript == "one two three"
+    noise_over = frame_ceil(sound_start + MIN_RESUME + 0.05)
+    assert first.start + first.duration >= noise_over + 0.5 - ENDPOINT_BACKDATE - TOL
+

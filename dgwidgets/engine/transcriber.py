@@ -11,7 +11,9 @@ Per channel it keeps one *segment*: the audio since the last final. Each VAD fra
 2. Endpointing: once the segment has had speech and the VAD has seen `endpointing` ms of
    non-speech since (Whisper-like recognizers: `endpointing` ms since the last recognized word's
    end, which the VAD notices only ~110 ms late; at most `ENDPOINT_BACKDATE` earlier than the
-   VAD's own timer), the segment becomes a final with ``speech_final: true`` at once (held by
+   VAD's own timer; a run of speech shorter than `MIN_RESUME` inside the pause, such as a click or
+   applause starting, counts only if the recognizer hears a word in it), the segment becomes a
+   final with ``speech_final: true`` at once (held by
    smart_format while a number looks unfinished, up to `SMART_FORMAT_HOLD`, unless no_delay;
    the digits finalized since the last endpoint count, so a forced cut cannot hide the start
    of a number).
@@ -72,6 +74,7 @@ __all__ = [
     "SPEECH_STARTED_REARM",
     "ENDPOINT_BACKDATE",
     "LEAD_IN",
+    "MIN_RESUME",
     "BACKGROUND_MARGIN_DB",
     "NoiseFloor",
     "keyterms_of",
@@ -98,6 +101,12 @@ ENDPOINT_BACKDATE = 0.2
 #: 1.0 s reads the same as no trim alone and better after long pauses; 0.5 s turned the credit-card
 #: sample's "four four four four" into "so i saw so i saw" (tiny.en reads a word better with context).
 LEAD_IN = 1.0
+#: Whisper-like recognizers: a run of VAD speech shorter than this inside a pause does not restart the
+#: pause (see `_silent_since_last_word`): a click, a cough or applause starting. Its audio is decoded
+#: with the rest, so if it holds a word, that word's end restarts the count. Silero's own post-processing
+#: drops speech shorter than 250 ms; fillers ("um") last longer than this. Measured on the real-speech set:
+#: the runs this short were applause, breaths, a flicker at a word's end and a stop's release ("righ-t").
+MIN_RESUME = 0.15
 #: Non-speech needed before another SpeechStarted can fire.
 SPEECH_STARTED_REARM = 0.3
 #: A word must be this much louder (RMS, dB) than the background level to count as foreground.
@@ -184,6 +193,10 @@ class _Segment:
     #: range a speculative final decodes), None while speaking
     speech_end: int | None = None
     speech_frames: int = 0  # VAD speech frames heard in this segment
+    #: where the VAD first heard the speaker stop in the current pause; runs of speech shorter than
+    #: `MIN_RESUME` inside the pause keep it (None while speaking)
+    pause_start: int | None = None
+    run: int = 0  # samples of the current run of speech since the pause began (0 outside one)
     last_tick: int = 0  # sample index of the last interim tick
 
     def audio(self) -> np.ndarray:
@@ -298,6 +311,10 @@ class ChannelTranscriber:
                     self.recognizer.skip_leading(lead)
             seg.had_speech = True
             seg.speech_frames += 1
+            if seg.pause_start is not None:
+                seg.run += SileroVad.frame_samples
+                if seg.run >= MIN_RESUME * SAMPLE_RATE:
+                    seg.pause_start, seg.run = None, 0  # the speaker went on: the pause is over
             if seg.silence_start is not None and self._speculative:
                 self.recognizer.abandon_speculation()  # the speaker went on: that decode is stale
             seg.silence_start = None
@@ -306,8 +323,11 @@ class ChannelTranscriber:
             self._non_speech_run += SileroVad.frame_samples
             if self._non_speech_run >= SPEECH_STARTED_REARM * SAMPLE_RATE:
                 self._speech_started_armed = True
+            seg.run = 0
             if seg.had_speech and seg.silence_start is None:
                 seg.silence_start = self.position - SileroVad.frame_samples
+                if seg.pause_start is None:
+                    seg.pause_start = seg.silence_start
                 # The VAD has just heard the speaker stop. A recognizer that decodes whole buffers
                 # (Whisper) starts the final's decode now, so that the speech_final can go out as
                 # soon as the endpointing timer expires instead of waiting for a decode then.
@@ -351,15 +371,18 @@ class ChannelTranscriber:
         at the flip endpoints late by that much. A Whisper-like recognizer has already started the
         final's decode at the flip (`speculate`); its aligned word times say where the speech really
         ended. Counting the silence from there is what ``endpointing`` means. The count starts at most
-        `ENDPOINT_BACKDATE` before the flip (a word time far before it would be an alignment error),
-        and the decode is consulted only once that could matter, so short dips between words never
-        wait for a decode. The words depend only on the audio decoded: the decision stays a function
+        `ENDPOINT_BACKDATE` before the flip that began the pause (a word time far before it would be
+        an alignment error). A run of speech shorter than `MIN_RESUME` since that flip (a click, a
+        cough, applause starting) does not begin a new pause: it is decoded with the rest and counts
+        only if it holds a word. The decode is consulted only once that could matter, so short dips
+        between words never wait for a decode. The words depend only on the audio decoded: the decision stays a function
         of the audio, whatever the chunking or the load.
         """
         seg = self._segment
         if not self._speculative or seg.speech_end is None or seg.silence_start is None:
             return False
-        earliest = seg.silence_start - ENDPOINT_BACKDATE * SAMPLE_RATE
+        pause = seg.silence_start if seg.pause_start is None else seg.pause_start
+        earliest = pause - ENDPOINT_BACKDATE * SAMPLE_RATE
         if self.position - earliest < needed:
             return False
         if self._last_word_end is None or self._last_word_end[0] != (seg.start, seg.speech_end):
@@ -563,6 +586,7 @@ class ChannelTranscriber:
             self._segment.had_speech = bool(carry.size)
         elif silence_start >= cut:
             self._segment.silence_start = silence_start
+            self._segment.pause_start = seg.pause_start
             if seg.speech_end is not None:
                 self._segment.speech_end = seg.speech_end - (cut - seg.start)
                 if self._speculative and self.options.endpointing_ms is not None:
