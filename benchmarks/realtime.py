@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import os
+import platform
 import re
 import select
 import signal
@@ -67,9 +68,24 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], 
     sys.stdout.flush()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; else what the platform says): figures vary with it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine_line() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{psutil.cpu_count()} cores, load average {load} (other work on the machine competes for them)"
+    return (
+        f"{psutil.cpu_count()} cores ({cpu_model()}), load average {load} "
+        "(other work on the machine competes for them)"
+    )
 
 
 # --------------------------------------------------------------------------------- the evaluation set

@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 
 from dgwidgets.decoder_pool import DecoderPool
 from dgwidgets.engine.recognizer import RecognizedWord
-from dgwidgets.engine.transcriber import ENDPOINT_BACKDATE, LEAD_IN, MIN_RESUME, SAMPLE_RATE, StreamTranscriber
+from dgwidgets.engine.transcriber import (
+    ENDPOINT_BACKDATE,
+    LEAD_IN,
+    MIN_RESUME,
+    SAMPLE_RATE,
+    SOUND_AFTER,
+    StreamTranscriber,
+)
 from dgwidgets.engine.vad import VadFrame
 from dgwidgets.engine.whisper_stream import Transcription, WhisperStreamRecognizer, completed
 from dgwidgets.protocol import LiveOptions, Results
@@ -472,40 +479,83 @@ def with_sound(pause: float, sound: float, amplitude: int = SOUND, tail: float =
     return np.concatenate((pcm, run, np.zeros(round(tail * SAMPLE_RATE), np.int16))), truth, sound_start
 
 
+def timed_run(pcm, model, chunk, **options):
+    """(message, seconds of audio fed when it came out) for a whole-buffer recognizer."""
+    t = StreamTranscriber(
+        LiveOptions(**options),
+        recognizer_factory=lambda keyterms: WhisperStreamRecognizer(submit=model.submit, keyterms=keyterms),
+        vad_factory=TokenVad,
+    )
+    step = max(1, round(chunk * SAMPLE_RATE))
+    out = []
+    for i in range(0, pcm.size, step):
+        fed = min(i + step, pcm.size) / SAMPLE_RATE
+        out += [(m, fed) for m in t.feed(pcm[i : i + step])]
+    return out + [(m, pcm.size / SAMPLE_RATE) for m in t.close()]
+
+
+def speech_finals_of(timed):
+    return [(m, at) for m, at in timed if isinstance(m, Results) and m.speech_final]
+
+
 @pytest.mark.parametrize("chunk", [0.02, 0.1, 0.25])
 def test_a_short_sound_in_the_pause_does_not_restart_the_endpointing_count(chunk):
-    # a 0.1 s click 0.3 s into the pause: at endpointing 500 the speech_final is still decided 0.5 s
-    # after "three" (once the click is over), not 0.5 s after the VAD heard the click stop
+    # a 0.1 s click 0.3 s into the pause (past SOUND_AFTER): at endpointing 500 the speech_final is
+    # decided 0.5 s after "three" (the click over by then), not 0.5 s after the VAD heard the click stop
     pcm, truth, sound_start = with_sound(pause=0.3, sound=0.1)
-    assert 0.1 < MIN_RESUME
-    out, _ = run(pcm, SoundDeafModel(), chunk=chunk, endpointing=500)
-    (first, *rest) = [m for m in out if isinstance(m, Results) and m.speech_final]
+    assert 0.1 < MIN_RESUME and 0.3 > SOUND_AFTER
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), chunk, endpointing=500))
+    (first, decided), *rest = timed
     assert first.transcript == "one two three"
-    decided = first.start + first.duration
     click_over = frame_ceil(sound_start + 0.1) + FRAME  # the VAD's first silent frame after the click
-    assert decided <= max(frame_ceil(truth[-1][2] + 0.5), click_over) + FRAME + TOL
-    assert decided < sound_start + 0.1 + 0.5 - ENDPOINT_BACKDATE - FRAME  # what restarting the count would give
-    assert all(m.transcript == "" for m in rest)  # the click holds no word: nothing invented, nothing lost
+    due = max(frame_ceil(truth[-1][2] + 0.5), click_over)
+    assert due - TOL <= decided <= due + chunk + TOL
+    # the final ends where the click began; the click starts the next segment, which holds no word
+    assert first.start + first.duration == pytest.approx(frame_ceil(sound_start) - FRAME, abs=TOL)
+    assert rest and all(m.transcript == "" for m, _ in rest)
+    assert rest[0][0].start == pytest.approx(first.start + first.duration, abs=1e-6)
 
 
-def test_a_short_word_in_the_pause_still_counts_as_speech():
-    # the same short run, but holding a word: the model decodes it with the rest (it is not thrown
-    # away), and the count starts again from its end
+def test_a_short_word_after_a_pause_gets_a_final_of_its_own():
+    # the same short run holding a word: not lost, and not waited for. It is decoded in the next
+    # segment and ends it with its own speech_final, counted from its own end
     pcm, truth, sound_start = with_sound(pause=0.3, sound=0.1, amplitude=-_AMPLITUDE["four"])
-    out, _ = run(pcm, SoundDeafModel(), endpointing=500)
-    speech_finals = [m for m in out if isinstance(m, Results) and m.speech_final and m.transcript]
-    assert [m.transcript for m in speech_finals] == ["one two three four"]
-    final = speech_finals[0]
-    assert final.start + final.duration >= sound_start + 0.1 + 0.5 - TOL
+    timed = [(m, at) for m, at in speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500))]
+    assert [m.transcript for m, _ in timed if m.transcript] == ["one two three", "four"]
+    four = next(m for m, _ in timed if m.transcript == "four")
+    assert four.start + four.duration >= sound_start + 0.1 + 0.5 - ENDPOINT_BACKDATE - TOL
+
+
+def test_a_short_run_right_after_the_flip_is_the_words_own_end():
+    # a run starting within SOUND_AFTER of the flip (a stop's release after its closure) is decoded
+    # with the words before it, and the count starts again from its end
+    pcm, truth, sound_start = with_sound(pause=0.1, sound=0.1, amplitude=-_AMPLITUDE["four"])
+    assert 0.1 + FRAME < SOUND_AFTER
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500))
+    assert [m.transcript for m, _ in timed if m.transcript] == ["one two three four"]
+    first = timed[0][0]
+    assert first.start + first.duration >= sound_start + 0.1 + 0.5 - TOL
 
 
 def test_a_run_as_long_as_min_resume_is_the_speaker_going_on():
     # a noise as long as MIN_RESUME (or longer) begins a new pause: the count restarts after it,
-    # from at most ENDPOINT_BACKDATE before the VAD heard it stop
+    # from at most ENDPOINT_BACKDATE before the VAD heard it stop, and nothing is cut
     pcm, truth, sound_start = with_sound(pause=0.3, sound=MIN_RESUME + 0.05)
-    out, _ = run(pcm, SoundDeafModel(), endpointing=500)
-    first = next(m for m in out if isinstance(m, Results) and m.speech_final)
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500))
+    first, decided = timed[0]
     assert first.transcript == "one two three"
     noise_over = frame_ceil(sound_start + MIN_RESUME + 0.05)
-    assert first.start + first.duration >= noise_over + 0.5 - ENDPOINT_BACKDATE - TOL
+    assert decided >= noise_over + 0.5 - ENDPOINT_BACKDATE - TOL
+    assert first.start + first.duration >= noise_over
 
+
+@pytest.mark.parametrize("pause, sound", [(0.3, 0.1), (0.1, 0.1), (0.3, MIN_RESUME + 0.05), (0.6, 0.06)])
+@pytest.mark.parametrize("endpointing", [300, 500, 1000])
+def test_sounds_in_pauses_give_the_same_messages_for_any_chunking(pause, sound, endpointing):
+    pcm, _, _ = with_sound(pause=pause, sound=sound)
+    runs = [run(pcm, SoundDeafModel(), chunk=chunk, endpointing=endpointing)[0] for chunk in (0.02, 0.1, 0.37)]
+    assert finals(runs[0]) == finals(runs[1]) == finals(runs[2])
+    # the finals tile the stream: each starts where the one before ended, nothing dropped
+    spans = [(start, start + duration) for start, duration, _, _ in finals(runs[0])]
+    assert all(abs(a[1] - b[0]) < 1e-6 for a, b in zip(spans, spans[1:]))
+    assert spans[0][0] == 0 and spans[-1][1] == pytest.approx(pcm.size / SAMPLE_RATE, abs=1e-6)

@@ -75,6 +75,7 @@ __all__ = [
     "ENDPOINT_BACKDATE",
     "LEAD_IN",
     "MIN_RESUME",
+    "SOUND_AFTER",
     "BACKGROUND_MARGIN_DB",
     "NoiseFloor",
     "keyterms_of",
@@ -107,6 +108,13 @@ LEAD_IN = 1.0
 #: drops speech shorter than 250 ms; fillers ("um") last longer than this. Measured on the real-speech set:
 #: the runs this short were applause, breaths, a flicker at a word's end and a stop's release ("righ-t").
 MIN_RESUME = 0.15
+#: A short run that starts this long or more after the pause began is a separate *sound*, and its
+#: decode is not waited for: if the count from the last word expires first, the speech_final ends
+#: where the sound began, and the sound's audio starts the next segment (decoded there like any
+#: speech, so a short word is not lost: it gets a final of its own). An earlier run is the last word's
+#: own end, such as a stop's release after its closure ("righ-t" in the alsa prompts: 64 ms of speech
+#: 96 ms after the VAD heard silence), and is decoded with the word.
+SOUND_AFTER = 0.25
 #: Non-speech needed before another SpeechStarted can fire.
 SPEECH_STARTED_REARM = 0.3
 #: A word must be this much louder (RMS, dB) than the background level to count as foreground.
@@ -197,6 +205,11 @@ class _Segment:
     #: `MIN_RESUME` inside the pause keep it (None while speaking)
     pause_start: int | None = None
     run: int = 0  # samples of the current run of speech since the pause began (0 outside one)
+    #: sounds held in the pause (`SOUND_AFTER`): where the first began (stream sample), the length of
+    #: the one going on now (0 when none), where the last one ended
+    sound_start: int | None = None
+    sound_run: int = 0
+    sound_end: int | None = None
     last_tick: int = 0  # sample index of the last interim tick
 
     def audio(self) -> np.ndarray:
@@ -304,25 +317,14 @@ class ChannelTranscriber:
                 out.append(SpeechStarted(timestamp=round(frame.start, 3), channel=self.channel))
             self._speech_started_armed = False
             self._non_speech_run = 0
-            if not seg.had_speech and self._speculative:
-                # the segment's first speech: what lies well before it is silence, not worth decoding
-                lead = self.position - SileroVad.frame_samples - seg.start - round(LEAD_IN * SAMPLE_RATE)
-                if lead > 0:
-                    self.recognizer.skip_leading(lead)
-            seg.had_speech = True
-            seg.speech_frames += 1
-            if seg.pause_start is not None:
-                seg.run += SileroVad.frame_samples
-                if seg.run >= MIN_RESUME * SAMPLE_RATE:
-                    seg.pause_start, seg.run = None, 0  # the speaker went on: the pause is over
-            if seg.silence_start is not None and self._speculative:
-                self.recognizer.abandon_speculation()  # the speaker went on: that decode is stale
-            seg.silence_start = None
-            seg.speech_end = None
+            if not self._held_as_sound(seg):
+                self._speech_goes_on(seg)
         else:
             self._non_speech_run += SileroVad.frame_samples
             if self._non_speech_run >= SPEECH_STARTED_REARM * SAMPLE_RATE:
                 self._speech_started_armed = True
+            if seg.sound_run:
+                seg.sound_run, seg.sound_end = 0, self.position - SileroVad.frame_samples
             seg.run = 0
             if seg.had_speech and seg.silence_start is None:
                 seg.silence_start = self.position - SileroVad.frame_samples
@@ -346,12 +348,53 @@ class ChannelTranscriber:
             if self._segment.length >= MAX_SEGMENT * SAMPLE_RATE and not self._holding:
                 self._cut_long_segment(out)
 
+    def _speech_goes_on(self, seg: _Segment) -> None:
+        if not seg.had_speech and self._speculative:
+            # the segment's first speech: what lies well before it is silence, not worth decoding
+            lead = self.position - SileroVad.frame_samples - seg.start - round(LEAD_IN * SAMPLE_RATE)
+            if lead > 0:
+                self.recognizer.skip_leading(lead)
+        seg.had_speech = True
+        seg.speech_frames += 1
+        if seg.pause_start is not None:
+            seg.run += SileroVad.frame_samples
+            if seg.run >= MIN_RESUME * SAMPLE_RATE:
+                seg.pause_start, seg.run = None, 0  # the speaker went on: the pause is over
+        if seg.silence_start is not None and self._speculative:
+            self.recognizer.abandon_speculation()  # the speaker went on: that decode is stale
+        seg.silence_start = None
+        seg.speech_end = None
+
+    def _held_as_sound(self, seg: _Segment) -> bool:
+        """Is this speech frame, so far, part of a sound held in a pause (`SOUND_AFTER`)?
+
+        Only for Whisper-like recognizers with endpointing on. The speculative final started when the
+        pause began stays; the endpoint waits while the sound goes on. A run that lasts `MIN_RESUME`
+        is the speaker going on: the pause ends, and the frames held are speech like the rest (their
+        audio is already in the segment).
+        """
+        if not (self._speculative and self.options.endpointing_ms is not None and seg.pause_start is not None):
+            return False
+        if seg.run:
+            return False  # a run that began as the last word's end goes on as it began
+        frame_start = self.position - SileroVad.frame_samples
+        if seg.sound_start is None and frame_start - seg.pause_start < SOUND_AFTER * SAMPLE_RATE:
+            return False  # the last word's own end: decoded with it
+        seg.sound_run += SileroVad.frame_samples
+        if seg.sound_run < MIN_RESUME * SAMPLE_RATE:
+            if seg.sound_start is None:
+                seg.sound_start = frame_start
+            return True
+        seg.sound_start, seg.sound_run, seg.sound_end = None, 0, None
+        seg.pause_start, seg.run = None, 0
+        return False
+
     def _endpoint_reached(self) -> bool:
         self._holding = False
         ms = self.options.endpointing_ms
         seg = self._segment
-        if ms is None or not seg.had_speech or seg.silence_start is None:
-            return False
+        if ms is None or not seg.had_speech or seg.silence_start is None or seg.sound_run:
+            return False  # (a sound going on may yet be the speaker going on)
         silence = self.position - seg.silence_start
         needed = ms * SAMPLE_RATE / 1000
         if silence < needed and not self._silent_since_last_word(needed):
@@ -506,11 +549,16 @@ class ChannelTranscriber:
             if not self._segment.had_speech:
                 self.recognizer.finish(0)
                 return []
+            if self._segment.sound_start is not None:
+                return self.recognizer.finish()  # Finalize or close after a held sound: decode it too
             return self.recognizer.finish(self._segment.speech_end)
         return self.recognizer.finish()
 
     def _finalize_segment(self, out: list[Message], *, speech_final: bool, from_finalize: bool = False) -> None:
         seg = self._segment
+        if speech_final and seg.sound_start is not None:
+            self._finalize_before_sound(out)
+            return
         end = seg.start + seg.length
         words = self._foreground(self._absolute(self._finish_recognizer()))
         self._send(
@@ -521,6 +569,33 @@ class ChannelTranscriber:
             self._sentence_start = speech_final
         self._note_finalized(words, speech_final=speech_final)
         self._start_segment(end)
+
+    def _finalize_before_sound(self, out: list[Message]) -> None:
+        """The endpoint of a pause that held a sound: the speech_final ends where the sound began.
+
+        Its words are the speculative final's, decoded up to the VAD's flip, before the sound. The
+        sound and the silence after it start the next segment, which decodes the sound like any speech
+        and endpoints on its own (an empty final for a click; a short word gets a final of its own).
+        """
+        seg = self._segment
+        cut, sound_end = seg.sound_start, seg.sound_end
+        assert cut is not None and sound_end is not None and seg.speech_end is not None
+        words = self._foreground(self._absolute(self.recognizer.finish(seg.speech_end), limit=cut))
+        self._send(self._results(seg.start, cut, words, is_final=True, speech_final=True, from_finalize=False), out)
+        if words:
+            self._sentence_start = True
+        self._note_finalized(words, speech_final=True)
+        self._start_segment(cut, seg.audio()[cut - seg.start :].copy())
+        self._sound_then_silence(sound_end)
+
+    def _sound_then_silence(self, sound_end: int) -> None:
+        """The new segment's carried audio holds speech (a sound) up to ``sound_end``, then silence."""
+        seg = self._segment
+        seg.had_speech = True
+        seg.speech_frames = 1
+        seg.silence_start = seg.pause_start = sound_end
+        seg.speech_end = sound_end + SileroVad.frame_samples - seg.start
+        self.recognizer.speculate(seg.speech_end)
 
     def _note_finalized(self, words: list[Word], *, speech_final: bool) -> None:
         if speech_final:
@@ -551,6 +626,8 @@ class ChannelTranscriber:
 
     def _cut_long_segment(self, out: list[Message]) -> None:
         seg = self._segment
+        if seg.sound_run:
+            return  # a sound is going on: cut at a later tick, once it is over or is speech
         end = seg.start + seg.length
         # Whisper-like recognizers: the cut is found on a final-quality decode of the segment (never
         # skipped under load, so the cut does not depend on the load), whose words before the cut
@@ -587,10 +664,13 @@ class ChannelTranscriber:
         elif silence_start >= cut:
             self._segment.silence_start = silence_start
             self._segment.pause_start = seg.pause_start
+            self._segment.sound_start, self._segment.sound_end = seg.sound_start, seg.sound_end
             if seg.speech_end is not None:
                 self._segment.speech_end = seg.speech_end - (cut - seg.start)
                 if self._speculative and self.options.endpointing_ms is not None:
                     self.recognizer.speculate(self._segment.speech_end)
+        elif seg.sound_end is not None:
+            self._sound_then_silence(seg.sound_end)  # silence, the held sound, silence
         else:
             self._segment.had_speech = False
 
