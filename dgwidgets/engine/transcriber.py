@@ -103,11 +103,13 @@ ENDPOINT_BACKDATE = 0.2
 #: sample's "four four four four" into "so i saw so i saw" (tiny.en reads a word better with context).
 LEAD_IN = 1.0
 #: Whisper-like recognizers: a run of VAD speech shorter than this inside a pause does not restart the
-#: pause (see `_silent_since_last_word`): a click, a cough or applause starting. Its audio is decoded
-#: with the rest, so if it holds a word, that word's end restarts the count. Silero's own post-processing
-#: drops speech shorter than 250 ms; fillers ("um") last longer than this. Measured on the real-speech set:
-#: the runs this short were applause, breaths, a flicker at a word's end and a stop's release ("righ-t").
-MIN_RESUME = 0.15
+#: pause (see `_silent_since_last_word`): a click, a cough or applause starting. If it holds a word, that
+#: word still counts (see `SOUND_AFTER`). Silero's own post-processing drops speech shorter than 250 ms;
+#: fillers ("um") last longer. Measured on the real-speech set and the samples: no run this short held a
+#: word of its own; those that occurred were applause (Kennedy's: 64-160 ms depending on where the 32 ms
+#: frames fall), breaths, a flicker at a word's end and a stop's release ("righ-t"). 0.15 s let one
+#: alignment of the applause (5 frames) count as the speaker going on.
+MIN_RESUME = 0.2
 #: A short run that starts this long or more after the pause began is a separate *sound*, and its
 #: decode is not waited for: if the count from the last word expires first, the speech_final ends
 #: where the sound began, and the sound's audio starts the next segment (decoded there like any
