@@ -420,8 +420,8 @@ class ChannelTranscriber:
         an alignment error). A run of speech shorter than `MIN_RESUME` since that flip (a click, a
         cough, applause starting) does not begin a new pause: it is decoded with the rest and counts
         only if it holds a word. The decode is consulted only once that could matter, so short dips
-        between words never wait for a decode. The words depend only on the audio decoded: the decision stays a function
-        of the audio, whatever the chunking or the load.
+        between words never wait for a decode. The words depend only on the audio decoded: the
+        decision stays a function of the audio, whatever the chunking or the load.
         """
         seg = self._segment
         if not self._speculative or seg.speech_end is None or seg.silence_start is None:
