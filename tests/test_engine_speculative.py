@@ -59,16 +59,24 @@ class TokenModel:
 
 
 def run(pcm, model, chunk=0.1, **options):
+    """(messages, transcriber) of ``pcm`` fed in ``chunk``-second pieces to a whole-buffer recognizer."""
+    timed, t = timed_run(pcm, model, chunk, **options)
+    return [m for m, _ in timed], t
+
+
+def timed_run(pcm, model, chunk=0.1, vad_factory=TokenVad, **options):
+    """([(message, seconds of audio fed when it came out)], transcriber)."""
     t = StreamTranscriber(
         LiveOptions(**options),
         recognizer_factory=lambda keyterms: WhisperStreamRecognizer(submit=model.submit, keyterms=keyterms),
-        vad_factory=TokenVad,
+        vad_factory=vad_factory,
     )
     step = max(1, round(chunk * SAMPLE_RATE))
     out = []
     for i in range(0, pcm.size, step):
-        out.extend(t.feed(pcm[i : i + step]))
-    return out + t.close(), t
+        fed = min(i + step, pcm.size) / SAMPLE_RATE
+        out += [(m, fed) for m in t.feed(pcm[i : i + step])]
+    return out + [(m, pcm.size / SAMPLE_RATE) for m in t.close()], t
 
 
 def incremental(pcm, chunk=0.1, **options):
@@ -325,16 +333,8 @@ class LateVad(TokenVad):
 
 
 def late_run(pcm, model, *, late, chunk=0.1, **options):
-    t = StreamTranscriber(
-        LiveOptions(**options),
-        recognizer_factory=lambda keyterms: WhisperStreamRecognizer(submit=model.submit, keyterms=keyterms),
-        vad_factory=lambda: LateVad(late),
-    )
-    step = max(1, round(chunk * SAMPLE_RATE))
-    out = []
-    for i in range(0, pcm.size, step):
-        out.extend(t.feed(pcm[i : i + step]))
-    return out + t.close()
+    timed, _ = timed_run(pcm, model, chunk, vad_factory=lambda: LateVad(late), **options)
+    return [m for m, _ in timed]
 
 
 @pytest.mark.parametrize("late", [0, 2, 4, 6, 12])
@@ -479,21 +479,6 @@ def with_sound(pause: float, sound: float, amplitude: int = SOUND, tail: float =
     return np.concatenate((pcm, run, np.zeros(round(tail * SAMPLE_RATE), np.int16))), truth, sound_start
 
 
-def timed_run(pcm, model, chunk, **options):
-    """(message, seconds of audio fed when it came out) for a whole-buffer recognizer."""
-    t = StreamTranscriber(
-        LiveOptions(**options),
-        recognizer_factory=lambda keyterms: WhisperStreamRecognizer(submit=model.submit, keyterms=keyterms),
-        vad_factory=TokenVad,
-    )
-    step = max(1, round(chunk * SAMPLE_RATE))
-    out = []
-    for i in range(0, pcm.size, step):
-        fed = min(i + step, pcm.size) / SAMPLE_RATE
-        out += [(m, fed) for m in t.feed(pcm[i : i + step])]
-    return out + [(m, pcm.size / SAMPLE_RATE) for m in t.close()]
-
-
 def speech_finals_of(timed):
     return [(m, at) for m, at in timed if isinstance(m, Results) and m.speech_final]
 
@@ -504,7 +489,7 @@ def test_a_short_sound_in_the_pause_does_not_restart_the_endpointing_count(chunk
     # decided 0.5 s after "three" (the click over by then), not 0.5 s after the VAD heard the click stop
     pcm, truth, sound_start = with_sound(pause=0.3, sound=0.1)
     assert 0.1 < MIN_RESUME and 0.3 > SOUND_AFTER
-    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), chunk, endpointing=500))
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), chunk, endpointing=500)[0])
     (first, decided), *rest = timed
     assert first.transcript == "one two three"
     click_over = frame_ceil(sound_start + 0.1) + FRAME  # the VAD's first silent frame after the click
@@ -520,7 +505,7 @@ def test_a_short_word_after_a_pause_gets_a_final_of_its_own():
     # the same short run holding a word: not lost, and not waited for. It is decoded in the next
     # segment and ends it with its own speech_final, counted from its own end
     pcm, truth, sound_start = with_sound(pause=0.3, sound=0.1, amplitude=-_AMPLITUDE["four"])
-    timed = [(m, at) for m, at in speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500))]
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500)[0])
     assert [m.transcript for m, _ in timed if m.transcript] == ["one two three", "four"]
     four = next(m for m, _ in timed if m.transcript == "four")
     assert four.start + four.duration >= sound_start + 0.1 + 0.5 - ENDPOINT_BACKDATE - TOL
@@ -531,7 +516,7 @@ def test_a_short_run_right_after_the_flip_is_the_words_own_end():
     # with the words before it, and the count starts again from its end
     pcm, truth, sound_start = with_sound(pause=0.1, sound=0.1, amplitude=-_AMPLITUDE["four"])
     assert 0.1 + FRAME < SOUND_AFTER
-    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500))
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500)[0])
     assert [m.transcript for m, _ in timed if m.transcript] == ["one two three four"]
     first = timed[0][0]
     assert first.start + first.duration >= sound_start + 0.1 + 0.5 - TOL
@@ -541,7 +526,7 @@ def test_a_run_as_long_as_min_resume_is_the_speaker_going_on():
     # a noise as long as MIN_RESUME (or longer) begins a new pause: the count restarts after it,
     # from at most ENDPOINT_BACKDATE before the VAD heard it stop, and nothing is cut
     pcm, truth, sound_start = with_sound(pause=0.3, sound=MIN_RESUME + 0.05)
-    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500))
+    timed = speech_finals_of(timed_run(pcm, SoundDeafModel(), 0.1, endpointing=500)[0])
     first, decided = timed[0]
     assert first.transcript == "one two three"
     noise_over = frame_ceil(sound_start + MIN_RESUME + 0.05)
